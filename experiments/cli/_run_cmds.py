@@ -1,7 +1,365 @@
-"""Placeholder wiring; the owning issue fills in the verbs."""
+"""``katib experiment submit|resume|status|trials|list|logs|delete``: run and inspect experiments.
+
+    katib experiment submit experiments/quickstart.yaml --search-space search_spaces/lr-batch.yaml
+    katib experiment status quickstart --output yaml
+    katib experiment trials quickstart
+    katib experiment logs quickstart quickstart-x7k2p9qa --tail 50
+    katib experiment resume quickstart --max-trials 20
+
+Every verb talks to a backend through the protocol in ``experiments.backends``; state lives in the
+backend's storage (``--storage URL`` or ``$KATIB_STORAGE``; SQLite under ``.katib/`` by default).
+"""
 
 from __future__ import annotations
 
+import argparse
+import json
+import sys
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+from experiments.errors import KatibSuiteError, NotFoundError, UsageError
+
+OUTPUTS = ("text", "json", "yaml")
+STORAGE_ENV = "KATIB_STORAGE"
+
+
+class ExperimentExistsError(KatibSuiteError):
+    """Submitting under a name the storage already holds."""
+
+
+# ---------------------------------------------------------------- wiring
+
+
+def _common(parser: argparse.ArgumentParser, backend: bool = True) -> None:
+    parser.add_argument(
+        "--storage",
+        metavar="URL",
+        default=None,
+        help=f"where experiments are kept: any SQLAlchemy URL (default: ${STORAGE_ENV}, "
+        "else sqlite:///.katib/experiments.db in this directory)",
+    )
+    if backend:
+        parser.add_argument("--backend", default="local", help="where trials run (default: local)")
+
+
+def _output(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--output", "-o", choices=OUTPUTS, default="text", help="text (default), or json/yaml for machines"
+    )
+
+
+def _verb(verbs, name: str, help_text: str, examples: str, handler) -> argparse.ArgumentParser:
+    parser = verbs.add_parser(
+        name,
+        help=help_text,
+        description=help_text,
+        epilog="examples:\n" + examples,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.set_defaults(handler=handler)
+    return parser
+
+
+def _budget_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--max-trials", type=int, metavar="N", help="new maxTrialCount (total, not extra)")
+    parser.add_argument("--parallel-trials", type=int, metavar="N", help="new parallelTrialCount")
+    parser.add_argument("--max-failed-trials", type=int, metavar="N", help="new maxFailedTrialCount")
+
 
 def register(verbs) -> None:
-    """Add this module's verbs to ``katib experiment``."""
+    """Add the run verbs to ``katib experiment``."""
+    p = _verb(
+        verbs,
+        "submit",
+        "run an Experiment YAML to completion, showing live progress",
+        "  katib experiment submit experiments/quickstart.yaml\n"
+        "  katib experiment submit experiments/quickstart.yaml --search-space search_spaces/lr-batch.yaml "
+        "--name lr-sweep-2\n"
+        "  KATIB_STORAGE=postgresql://user@db/katib katib experiment submit experiments/quickstart.yaml",
+        _submit,
+    )
+    p.add_argument("file", metavar="FILE", help="a Katib Experiment YAML (kubectl-apply-able)")
+    p.add_argument(
+        "--search-space", metavar="S", help="a search-space YAML replacing spec.parameters/algorithm"
+    )
+    p.add_argument("--name", metavar="N", help="run under this name instead of metadata.name")
+    _common(p)
+
+    p = _verb(
+        verbs,
+        "resume",
+        "continue an interrupted or finished experiment, optionally with a bigger budget",
+        "  katib experiment resume quickstart\n  katib experiment resume quickstart --max-trials 24 --parallel-trials 2",
+        _resume,
+    )
+    p.add_argument("name", metavar="NAME")
+    _budget_flags(p)
+    _common(p)
+
+    p = _verb(
+        verbs,
+        "status",
+        "show an experiment's condition, counters and best trial",
+        "  katib experiment status quickstart\n  katib experiment status quickstart -o yaml   "
+        "# the Experiment as `kubectl get experiment -o yaml` shows it",
+        _status,
+    )
+    p.add_argument("name", metavar="NAME")
+    _output(p)
+    _common(p)
+
+    p = _verb(
+        verbs,
+        "trials",
+        "list an experiment's trials with parameters, status and objective",
+        "  katib experiment trials quickstart\n  katib experiment trials quickstart -o json",
+        _trials,
+    )
+    p.add_argument("name", metavar="NAME")
+    _output(p)
+    _common(p)
+
+    p = _verb(verbs, "list", "list experiments in the storage", "  katib experiment list -o json", _list)
+    _output(p)
+    _common(p)
+
+    p = _verb(
+        verbs,
+        "logs",
+        "print one replica's log of a trial",
+        "  katib experiment logs quickstart quickstart-x7k2p9qa\n"
+        "  katib experiment logs quickstart quickstart-x7k2p9qa --replica worker-0 --tail 20",
+        _logs,
+    )
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("trial", metavar="TRIAL")
+    p.add_argument("--replica", default=None, help="replica to show (default: master-0, the primary)")
+    p.add_argument("--tail", type=int, metavar="N", help="only the last N lines")
+    _common(p)
+
+    p = _verb(
+        verbs,
+        "delete",
+        "delete an experiment, its trials and their logs",
+        "  katib experiment delete quickstart --yes",
+        _delete,
+    )
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+    _common(p)
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _backend(args):
+    from experiments.backends import get_backend
+
+    return get_backend(getattr(args, "backend", "local"), storage=args.storage, workdir=Path.cwd())
+
+
+def _storage_flag(args) -> str:
+    # Repeat --storage in suggested commands only when the user typed it; the env var carries over itself.
+    return f" --storage {args.storage}" if args.storage else ""
+
+
+def _emit(document: Any, output: str) -> None:
+    if output == "json":
+        print(json.dumps(document, indent=2, default=str))
+    else:
+        import yaml
+
+        print(yaml.safe_dump(document, sort_keys=False, default_flow_style=False), end="")
+
+
+def _console():
+    from rich.console import Console
+
+    return Console(highlight=False)
+
+
+def _get(backend, name: str):
+    return backend.get(name)
+
+
+# ---------------------------------------------------------------- verbs
+
+
+def _submit(args) -> int:
+    path = Path(args.file)
+    if not path.is_file():
+        raise NotFoundError(
+            f"experiment file not found: {args.file}; pass the path of a Katib Experiment YAML"
+        )
+    if args.search_space and not Path(args.search_space).is_file():
+        raise NotFoundError(f"search-space file not found: {args.search_space}; pass a search-space YAML")
+    from experiments.spec import load_experiment
+
+    experiment = load_experiment(path, search_space=args.search_space)
+    backend = _backend(args)
+    name = args.name or experiment.name
+    try:
+        backend.get(name)
+    except NotFoundError:
+        pass
+    else:
+        flag = _storage_flag(args)
+        raise ExperimentExistsError(
+            f'experiment "{name}" already exists; continue it with `katib experiment resume {name}{flag}` '
+            f"(add --max-trials N for more trials), submit under another name with --name, "
+            f"or remove it with `katib experiment delete {name} --yes{flag}`"
+        )
+    handle = backend.submit(experiment, name=args.name)
+    return _drive(handle, args, experiment.parallel_trial_count, experiment.max_trial_count)
+
+
+def _resume(args) -> int:
+    for flag in ("max_trials", "parallel_trials", "max_failed_trials"):
+        value = getattr(args, flag)
+        if value is not None and value < 1:
+            raise UsageError(f"--{flag.replace('_', '-')} must be a positive integer; got: {value}")
+    handle = _backend(args).resume(
+        args.name,
+        max_trial_count=args.max_trials,
+        parallel_trial_count=args.parallel_trials,
+        max_failed_trial_count=args.max_failed_trials,
+    )
+    experiment = handle.experiment
+    parallel = args.parallel_trials or experiment.parallel_trial_count
+    return _drive(handle, args, parallel, args.max_trials or experiment.max_trial_count)
+
+
+def _drive(handle, args, parallel: int | None, max_trials: int | None) -> int:
+    """Run the experiment under the progress view; Ctrl-C keeps what finished and says how to go on."""
+    from experiments.cli._views import ProgressView, print_summary
+
+    experiment = handle.experiment
+    view = ProgressView(experiment, handle.name, parallel or 3, max_trials)
+    try:
+        with view:
+            final = handle.wait(progress=view.update)
+    except KeyboardInterrupt:
+        kept = ""
+        try:
+            from experiments.backends._protocol import TRIAL_FINISHED, TRIAL_KILLED
+
+            status = handle.status()
+            finished = sum(
+                1 for t in status.trials if t.condition in TRIAL_FINISHED and t.condition != TRIAL_KILLED
+            )
+            kept = f" ({finished} kept)"
+        except Exception:  # best effort: the storage may be what the interrupt hit
+            pass
+        print(
+            f"\ninterrupted: running trials were stopped and marked Killed; finished trials are kept{kept}. "
+            f"Continue with: katib experiment resume {handle.name}{_storage_flag(args)}",
+            file=sys.stderr,
+        )
+        return 130
+    print_summary(view.console, final, experiment, _storage_flag(args))
+    return 0 if final.condition == "Succeeded" else 1
+
+
+def _status(args) -> int:
+    handle = _get(_backend(args), args.name)
+    status = handle.status()
+    if args.output == "text":
+        from experiments.cli._views import status_lines
+
+        console = _console()
+        for line in status_lines(status, handle.experiment):
+            console.print(line)
+        return 0
+    from experiments.spec import to_dict
+    from experiments.status import katib_experiment
+
+    experiment = handle.experiment
+    _emit(katib_experiment(status, to_dict(experiment), namespace=experiment.namespace), args.output)
+    return 0
+
+
+def _trials(args) -> int:
+    handle = _get(_backend(args), args.name)
+    trials = list(handle.trials())
+    if args.output == "text":
+        from experiments.cli._views import trials_table
+
+        if not trials:
+            print(f"experiment {args.name} has no trials yet")
+            return 0
+        _console().print(trials_table(trials, handle.experiment))
+        return 0
+    from experiments.status import katib_trial
+
+    items = [katib_trial(t, handle.name) for t in trials]
+    _emit({"apiVersion": "v1", "kind": "List", "items": items}, args.output)
+    return 0
+
+
+def _list(args) -> int:
+    summaries = list(_backend(args).list())
+    if args.output == "text":
+        from experiments.cli._views import list_table
+
+        if not summaries:
+            print("no experiments yet; start one with: katib experiment submit experiments/quickstart.yaml")
+            return 0
+        _console().print(list_table(summaries))
+        return 0
+    from experiments.status import rfc3339
+
+    rows = [
+        {
+            "name": s.name,
+            "condition": s.condition,
+            "reason": s.reason,
+            "trials": s.trials,
+            "succeeded": s.succeeded,
+            "bestValue": s.best_value,
+            "created": rfc3339(s.created),
+            "backend": s.backend,
+            **({"extra": dict(s.extra)} if s.extra else {}),
+        }
+        for s in summaries
+    ]
+    _emit(rows, args.output)
+    return 0
+
+
+def _logs(args) -> int:
+    if args.tail is not None and args.tail < 0:
+        raise UsageError(f"--tail must be >= 0; got: {args.tail}")
+    logs = dict(_backend(args).logs(args.name, args.trial))
+    if not logs:
+        raise NotFoundError(
+            f"trial {args.trial} has no logs yet (it has not started); try again once it runs"
+        )
+    replica = args.replica or ("master-0" if "master-0" in logs else sorted(logs)[0])
+    path = logs.get(replica)
+    if path is None:
+        raise NotFoundError(f"--replica must be one of {sorted(logs)}; got: {replica}")
+    path = Path(path)
+    if not path.is_file():
+        raise NotFoundError(f"log file {path} is missing (deleted by hand?); nothing to show for {replica}")
+    with path.open(encoding="utf-8", errors="replace") as handle:
+        lines = deque(handle, maxlen=args.tail) if args.tail is not None else handle.readlines()
+    sys.stdout.writelines(lines)
+    return 0
+
+
+def _delete(args) -> int:
+    backend = _backend(args)
+    handle = _get(backend, args.name)  # NotFoundError before asking anything
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise UsageError(f"refusing to delete {args.name} without confirmation; pass --yes")
+        count = len(handle.trials())
+        answer = input(f"Delete experiment {args.name}, its {count} trial(s) and their logs? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            print("nothing deleted")
+            return 1
+    backend.delete(args.name)
+    print(f"deleted experiment {args.name}")
+    return 0
