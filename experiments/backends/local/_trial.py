@@ -1,0 +1,374 @@
+"""One trial as local processes: the rendered trialSpec's replicas, their logs, their metrics.
+
+A PyTorchJob's every replica (Master ×1, Worker ×N) becomes one process with the environment the
+Training Operator gives its pod; a batch/v1 Job is one process. Each runs in its own session so the
+whole tree (torchrun and its workers) can be stopped at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from experiments.backends._protocol import Observation
+from experiments.errors import KatibSuiteError
+from experiments.spec import Experiment
+
+log = logging.getLogger("experiments.backends.local")
+
+LOCAL_FILE_METRICS = "metrics.log"
+_NOTES_GIVEN: set[str] = set()
+
+
+class UnsupportedTrialError(KatibSuiteError):
+    """A trial template or collector the local backend cannot run."""
+
+
+def note_once(message: str) -> None:
+    if message not in _NOTES_GIVEN:
+        _NOTES_GIVEN.add(message)
+        log.warning(message)
+
+
+@dataclass(frozen=True)
+class ReplicaPlan:
+    """One local process: a replica of the trial's job."""
+
+    name: str  # e.g. master-0, worker-1 (Training Operator's pod suffixes)
+    argv: tuple[str, ...]
+    env: Mapping[str, str]
+    primary: bool
+
+
+@dataclass(frozen=True)
+class TrialPlan:
+    replicas: tuple[ReplicaPlan, ...]
+    metrics_path: Path  # where the primary's metrics appear (its log, or the remapped File path)
+    output_dir: str | None = None
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def processes(self) -> int:
+        return sum(int(r.env.get("PET_NPROC_PER_NODE", "1")) for r in self.replicas)
+
+
+def check_supported(experiment: Experiment) -> None:
+    """Refuse, at submit, what cannot run locally — before any trial starts."""
+    kind = experiment.metrics_collector.kind
+    if kind not in ("StdOut", "File"):
+        raise UnsupportedTrialError(
+            f"metricsCollectorSpec.collector.kind {kind!r} is not supported by the local backend; "
+            "use StdOut (print Katib metric lines) or File, or run on the cluster backend."
+        )
+    spec_kind = experiment.trial_template.kind
+    if spec_kind not in ("PyTorchJob", "Job"):
+        raise UnsupportedTrialError(
+            f"trialTemplate.trialSpec kind {spec_kind!r} is not supported by the local backend; "
+            "it runs PyTorchJob and batch/v1 Job trials."
+        )
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _pod_containers(pod_template: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    return list(((pod_template or {}).get("spec") or {}).get("containers") or [])
+
+
+def _container(containers: Sequence[Mapping[str, Any]], name: str | None, where: str) -> Mapping[str, Any]:
+    if name is None and containers:
+        return containers[0]
+    for container in containers:
+        if container.get("name") == name:
+            return container
+    names = [c.get("name") for c in containers]
+    raise UnsupportedTrialError(
+        f"{where} has no container named {name!r} (containers: {names}); fix the trialSpec."
+    )
+
+
+def _container_env(container: Mapping[str, Any], where: str) -> tuple[dict[str, str], list[str]]:
+    env: dict[str, str] = {}
+    notes = []
+    for entry in container.get("env") or []:
+        if "value" in entry:
+            env[str(entry["name"])] = str(entry["value"])
+        elif "valueFrom" in entry:
+            notes.append(
+                f"{where}: env {entry.get('name')} uses valueFrom, which has no local source; skipped"
+            )
+    if container.get("envFrom"):
+        notes.append(f"{where}: envFrom has no local source (ConfigMap/Secret); skipped")
+    return env, notes
+
+
+def _argv(container: Mapping[str, Any], where: str) -> list[str]:
+    command = [str(c) for c in container.get("command") or []]
+    if not command:
+        raise UnsupportedTrialError(
+            f"{where} has no `command`; locally there is no image entrypoint to fall back on. "
+            "Set command (e.g. [torchrun, -m, trainer.train]) in the trialSpec."
+        )
+    return command + [str(a) for a in container.get("args") or []]
+
+
+def _remap(values: Sequence[str], old: str, new: str) -> list[str]:
+    return [v.replace(old, new) for v in values]
+
+
+def _output_dir(argv: Sequence[str]) -> str | None:
+    for i, arg in enumerate(argv):
+        if arg.startswith("--output_dir="):
+            return arg.split("=", 1)[1]
+        if arg == "--output_dir" and i + 1 < len(argv):
+            return argv[i + 1]
+    return None
+
+
+def _local_nproc(value: Any) -> int:
+    text = str(value if value is not None else "auto")
+    # auto/cpu/gpu mean "one per device" on a node; locally the trial is one node per replica on the CPU.
+    return int(text) if text.isdigit() and int(text) > 0 else 1
+
+
+def plan_trial(
+    experiment: Experiment, rendered: Mapping[str, Any], trial_name: str, log_dir: Path
+) -> TrialPlan:
+    """Turn a rendered trial manifest into the local processes that run it."""
+    spec = rendered.get("spec") or {}
+    kind = rendered.get("kind")
+    template = experiment.trial_template
+    collector = experiment.metrics_collector
+    notes: list[str] = []
+    base_env = {"PYTHONUNBUFFERED": "1", "KATIB_TRIAL_NAME": trial_name}
+
+    pods: list[tuple[str, Mapping[str, Any], dict[str, str], bool]] = []
+    if kind == "PyTorchJob":
+        replica_specs = spec.get("pytorchReplicaSpecs") or {}
+        unknown = sorted(set(replica_specs) - {"Master", "Worker"})
+        if unknown:
+            raise UnsupportedTrialError(
+                f"pytorchReplicaSpecs may only hold Master and Worker; got: {unknown}"
+            )
+        masters = (
+            int((replica_specs.get("Master") or {}).get("replicas", 1)) if "Master" in replica_specs else 0
+        )
+        workers = (
+            int((replica_specs.get("Worker") or {}).get("replicas", 1)) if "Worker" in replica_specs else 0
+        )
+        nnodes = masters + workers
+        nproc_text = str(spec.get("nprocPerNode", "auto"))
+        nproc = _local_nproc(nproc_text)
+        world = nnodes * int(nproc_text) if nproc_text.isdigit() else nnodes
+        port = str(free_port())
+        job_env = {
+            "MASTER_ADDR": "127.0.0.1",
+            "PET_MASTER_ADDR": "127.0.0.1",
+            "MASTER_PORT": port,
+            "PET_MASTER_PORT": port,
+            "PET_NNODES": str(nnodes),
+            "PET_NPROC_PER_NODE": str(nproc),
+            "WORLD_SIZE": str(world),
+        }
+        rank = 0
+        for role, count in (("Master", masters), ("Worker", workers)):
+            pod = (replica_specs.get(role) or {}).get("template") or {}
+            for index in range(count):
+                # job-role=master is the Master, or Worker 0 when there is no Master.
+                primary = role == "Master" or (masters == 0 and index == 0)
+                env = {**job_env, "RANK": str(rank), "PET_NODE_RANK": str(rank)}
+                pods.append((f"{role.lower()}-{index}", pod, env, primary))
+                rank += 1
+        container_name = template.primary_container_name or "pytorch"
+    else:
+        pods.append(("job-0", (spec.get("template") or {}), {}, True))
+        container_name = template.primary_container_name
+
+    metrics_path = log_dir / f"{next(p[0] for p in pods if p[3])}.log"
+    file_path = collector.file_path or "/var/log/katib/metrics.log"
+    local_file = log_dir / LOCAL_FILE_METRICS
+    if collector.kind == "File":
+        metrics_path = local_file
+
+    replicas = []
+    output_dir = None
+    for replica, pod, env, primary in pods:
+        where = f"{kind} replica {replica}"
+        container = _container(_pod_containers(pod), container_name, where)
+        container_env, env_notes = _container_env(container, where)
+        notes.extend(env_notes)
+        argv = _argv(container, where)
+        full_env = {**container_env, **base_env, **env}
+        if collector.kind == "File":
+            # The trial writes Katib's metrics file; give each local trial its own copy of that path.
+            argv = _remap(argv, file_path, str(local_file))
+            full_env = {k: v.replace(file_path, str(local_file)) for k, v in full_env.items()}
+        if primary:
+            output_dir = _output_dir(argv)
+        replicas.append(ReplicaPlan(replica, tuple(argv), full_env, primary))
+    return TrialPlan(tuple(replicas), metrics_path, output_dir, tuple(notes))
+
+
+def _child_env(extra: Mapping[str, str]) -> dict[str, str]:
+    env = dict(os.environ)
+    # `torchrun` / `python` in a trial command must be this interpreter's, as the image's would be.
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    env.update(extra)
+    return env
+
+
+class TrialProcesses:
+    """The running replicas of one trial."""
+
+    def __init__(self, plan: TrialPlan, log_dir: Path, cwd: Path):
+        self.plan = plan
+        self.log_dir = log_dir
+        self.procs: dict[str, subprocess.Popen] = {}
+        self.exit_codes: dict[str, int] = {}
+        log_dir.mkdir(parents=True, exist_ok=True)
+        for replica in plan.replicas:
+            env = _child_env(replica.env)
+            argv = list(replica.argv)
+            resolved = shutil.which(argv[0], path=env["PATH"])
+            log_path = self.log_path(replica.name)
+            with open(log_path, "ab") as out:
+                if resolved is None and os.sep not in argv[0]:
+                    out.write(f"command not found: {argv[0]}\n".encode())
+                    self.exit_codes[replica.name] = 127
+                    continue
+                self.procs[replica.name] = subprocess.Popen(
+                    [resolved or argv[0], *argv[1:]],
+                    cwd=cwd,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+
+    def log_path(self, replica: str) -> Path:
+        return self.log_dir / f"{replica}.log"
+
+    @property
+    def logs(self) -> dict[str, Path]:
+        return {r.name: self.log_path(r.name) for r in self.plan.replicas}
+
+    def poll(self) -> dict[str, int]:
+        for name, proc in self.procs.items():
+            if name not in self.exit_codes:
+                code = proc.poll()
+                if code is not None:
+                    self.exit_codes[name] = code
+        return dict(self.exit_codes)
+
+    @property
+    def primary(self) -> str:
+        return next(r.name for r in self.plan.replicas if r.primary)
+
+    def identities(self) -> list[list]:
+        """[pid, start time] of each replica's group leader, so a later runner can stop orphans safely."""
+        import psutil
+
+        out = []
+        for proc in self.procs.values():
+            try:
+                out.append([proc.pid, psutil.Process(proc.pid).create_time()])
+            except psutil.NoSuchProcess:
+                continue
+        return out
+
+    def kill(self, grace: float = 3.0) -> None:
+        """Stop every replica's whole process group: SIGTERM, then SIGKILL after ``grace`` seconds."""
+        live = [(name, proc) for name, proc in self.procs.items() if proc.poll() is None]
+        for _, proc in live:
+            _signal_group(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        for _, proc in live:
+            try:
+                proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
+        # The group leader may be gone while its children (torchrun's workers) linger: always sweep.
+        for proc in self.procs.values():
+            _signal_group(proc.pid, signal.SIGKILL)
+        for proc in self.procs.values():
+            proc.wait()
+        self.poll()
+
+
+def kill_orphans(identities) -> None:
+    """Stop the process groups a dead runner left behind (only those whose leader is the same process)."""
+    import psutil
+
+    for pid, created in identities or []:
+        try:
+            if abs(psutil.Process(pid).create_time() - created) < 1.0:
+                _signal_group(pid, signal.SIGKILL)
+        except psutil.NoSuchProcess:
+            # The leader is gone; its group may live on (torchrun's workers), still under the same id.
+            _signal_group(pid, signal.SIGKILL)
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+class MetricsTail:
+    """Follows the primary's metrics source as it grows and parses complete lines with Katib's rules."""
+
+    def __init__(self, experiment: Experiment, path: Path):
+        from experiments.collector import LineCollector
+
+        objective = experiment.objective
+        self.metric_names = (objective.objective_metric_name, *objective.additional_metric_names)
+        self.collector = LineCollector(experiment.metrics_collector, self.metric_names)
+        self.path = path
+        self._offset = 0
+        self._partial = b""
+        self.error: str | None = None  # the first line Katib's collector would fail the trial on
+
+    def read(self, final: bool = False) -> list[Observation]:
+        try:
+            with open(self.path, "rb") as source:
+                source.seek(self._offset)
+                chunk = source.read()
+        except FileNotFoundError:
+            return []
+        self._offset += len(chunk)
+        data = self._partial + chunk
+        lines = data.split(b"\n")
+        self._partial = lines.pop()
+        if final and self._partial:
+            lines.append(self._partial)
+            self._partial = b""
+        found: list[Observation] = []
+        for line in lines:
+            try:
+                found.extend(self.collector.feed(line.decode("utf-8", errors="replace")))
+            except KatibSuiteError as error:
+                self.error = self.error or str(error)
+        return found
+
+
+def tail_lines(path: Path, count: int = 20) -> str:
+    try:
+        lines = path.read_text(errors="replace").splitlines()
+    except FileNotFoundError:
+        return ""
+    return "\n".join(lines[-count:])
