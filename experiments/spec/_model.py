@@ -109,8 +109,10 @@ class MetricsCollector:
     metrics_format: tuple[str, ...] = ()  # source.filter.metricsFormat; empty = Katib's default regex
     file_path: str | None = None  # source.fileSystemPath.path (File / TensorFlowEvent)
     file_format: str | None = None  # source.fileSystemPath.format: TEXT | JSON (File)
+    file_kind: str | None = None  # source.fileSystemPath.kind: File | Directory
     # Anything else in metricsCollectorSpec (custom collector container, Prometheus httpGet, ...),
-    # kept verbatim so the spec round-trips.
+    # kept verbatim so the spec round-trips: the spec minus the typed fields above, nested as in the
+    # YAML (e.g. ``{"collector": {"customCollector": {...}}, "source": {"httpGet": {...}}}``).
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
