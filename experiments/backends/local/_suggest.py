@@ -1,0 +1,335 @@
+"""Katib's suggestion algorithms on Optuna: each ``algorithmName`` with Katib's setting names and defaults.
+
+| Katib               | Optuna                                   | settings (Katib name -> Optuna)                         |
+|---------------------|------------------------------------------|---------------------------------------------------------|
+| random              | RandomSampler                            | random_state -> seed                                    |
+| tpe                 | TPESampler (hyperopt's gamma rule)       | gamma, prior_weight, n_EI_candidates, random_state      |
+| multivariate-tpe    | TPESampler(multivariate=True)            | n_startup_trials, n_ei_candidates, random_state         |
+| grid                | GridSampler over the feasible grid       | random_state                                            |
+| cmaes               | CmaEsSampler                             | sigma -> sigma0, restart_strategy, random_state         |
+| bayesianoptimization| GPSampler                                | base_estimator (GP only), n_initial_points, acq_func,   |
+|                     |                                          | acq_optimizer (Optuna's GP always uses log-EI), random_state |
+| sobol               | QMCSampler(qmc_type="sobol")             | random_state (scrambles the sequence)                   |
+| hyperband           | random configurations + Katib's brackets | resource_name, r_l, eta (see _hyperband.py)             |
+
+Distributions, as Katib's Optuna service maps them: double -> FloatDistribution (``step`` kept), int ->
+IntDistribution (step, default 1), discrete and categorical -> CategoricalDistribution of the list's strings.
+``logUniform`` -> log scale. Optuna has no normal prior: ``normal`` keeps Katib's support [min, max] (Katib's
+hyperopt service centres N(mu, sigma) there with sigma = (max - min) / 6) sampled uniformly, and
+``logNormal`` the same on a log scale.
+
+Stateless apart from the study: the sampler is rebuilt before every ask with a seed derived from
+``random_state`` and the number of trials already in the study, so a Suggester re-created after a resume
+continues the same reproducible sequence.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from experiments.backends._protocol import TRIAL_EARLY_STOPPED, TRIAL_SUCCEEDED
+from experiments.backends.local import _hyperband
+from experiments.errors import KatibSuiteError
+from experiments.spec._model import Experiment, Parameter
+
+if TYPE_CHECKING:
+    import optuna
+
+__all__ = ["ALGORITHMS", "UNSUPPORTED_ALGORITHMS", "Suggester", "UnsupportedAlgorithmError"]
+
+UNSUPPORTED_ALGORITHMS = ("pbt", "enas", "darts")
+# algorithmName -> the settings Katib accepts for it (unknown names are rejected, never dropped).
+ALGORITHMS: dict[str, tuple[str, ...]] = {
+    "random": ("random_state",),
+    "tpe": ("gamma", "prior_weight", "n_EI_candidates", "random_state"),
+    "multivariate-tpe": ("n_startup_trials", "n_ei_candidates", "random_state"),
+    "grid": ("random_state",),
+    "cmaes": ("sigma", "restart_strategy", "random_state"),
+    "bayesianoptimization": (
+        "base_estimator",
+        "n_initial_points",
+        "acq_func",
+        "acq_optimizer",
+        "random_state",
+    ),
+    "sobol": ("random_state",),
+    "hyperband": _hyperband.SETTINGS,
+}
+RESTART_STRATEGIES = ("none", "ipop", "bipop")
+SKOPT_ACQ_FUNCS = ("gp_hedge", "EI", "LCB", "PI", "EIps", "PIps")
+SKOPT_ACQ_OPTIMIZERS = ("auto", "sampling", "lbfgs")
+HYPERBAND_ATTR = _hyperband.ATTR
+
+
+class UnsupportedAlgorithmError(KatibSuiteError):
+    """An algorithmName the local backend cannot run."""
+
+
+class InvalidAlgorithmSettingError(KatibSuiteError):
+    """An algorithm setting or search space the algorithm cannot use."""
+
+
+def _hyperopt_gamma(gamma: float, n: int) -> int:
+    # hyperopt's TPE split (Katib's tpe runs on hyperopt): ceil(gamma * sqrt(n)) "good" trials, at most 25.
+    return min(math.ceil(gamma * math.sqrt(n)), 25)
+
+
+def _number(
+    settings: Mapping[str, str],
+    name: str,
+    kind: Callable[[str], Any],
+    check: Callable[[Any], bool],
+    rule: str,
+):
+    if name not in settings:
+        return None
+    try:
+        value = kind(settings[name])
+    except (TypeError, ValueError):
+        value = None
+    if value is None or not check(value):
+        raise InvalidAlgorithmSettingError(
+            f"algorithm setting {name} must be {rule}; got: {settings[name]!r}"
+        )
+    return value
+
+
+def _distribution(param: Parameter) -> optuna.distributions.BaseDistribution:
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+    space = param.feasible_space
+    where = f"spec.parameters {param.name!r}"
+    if param.parameter_type in ("discrete", "categorical"):
+        if not space.list:
+            raise InvalidAlgorithmSettingError(
+                f"{where}: {param.parameter_type} needs feasibleSpace.list; add the values"
+            )
+        return CategoricalDistribution(tuple(space.list))
+    log = space.distribution in ("logUniform", "logNormal")
+    try:
+        low, high, step = space.low, space.high, space.step_value
+        if param.parameter_type == "int":
+            return IntDistribution(int(low), int(high), log=log, step=1 if step is None else int(step))
+        if log and step is not None:
+            raise ValueError(
+                "Optuna cannot sample a log-scaled double on a step grid; drop step or use uniform"
+            )
+        return FloatDistribution(low, high, log=log, step=step)
+    except (TypeError, ValueError) as exc:
+        raise InvalidAlgorithmSettingError(
+            f"{where} ({param.parameter_type}, min={space.min}, max={space.max}): {exc}"
+        ) from None
+
+
+def _grid_values(param: Parameter) -> list[Any]:
+    """Katib's grid (``convert_to_combinations``): int range by step, double min..max by its required step."""
+    space = param.feasible_space
+    if param.parameter_type in ("discrete", "categorical"):
+        return list(space.list)
+    step = space.step_value
+    if param.parameter_type == "int":
+        return list(range(int(space.low), int(space.high) + 1, int(step or 1)))
+    if step is None:
+        raise InvalidAlgorithmSettingError(
+            f"spec.parameters {param.name!r}: grid needs feasibleSpace.step for a double parameter; add step (e.g. '0.01')"
+        )
+    count = math.floor((space.high - space.low) / step + 1e-9) + 1
+    # Rounded to 12 significant digits so 0.1 + 2 * 0.1 reads "0.3", not "0.30000000000000004".
+    return [float(f"{space.low + k * step:.12g}") for k in range(count)]
+
+
+class Suggester:
+    """Katib's suggestion service for one experiment, over an Optuna study."""
+
+    def __init__(self, experiment: Experiment) -> None:
+        algorithm = experiment.algorithm
+        self.name = algorithm.algorithm_name
+        if self.name not in ALGORITHMS:
+            raise UnsupportedAlgorithmError(
+                f"algorithm {self.name!r} is not supported by the local backend; use one of {sorted(ALGORITHMS)} "
+                "or --backend cluster"
+            )
+        self.settings = algorithm.settings
+        for key in self.settings:
+            if key not in ALGORITHMS[self.name]:
+                raise InvalidAlgorithmSettingError(
+                    f"algorithm.algorithmSettings name must be one of {list(ALGORITHMS[self.name])} for {self.name}; got: {key}"
+                )
+        self.experiment = experiment
+        self.parameter_types = {p.name: p.parameter_type for p in experiment.parameters}
+        self.distributions = {p.name: _distribution(p) for p in experiment.parameters}
+        self.random_state = _number(
+            self.settings, "random_state", int, lambda v: v >= 0, "a non-negative integer"
+        )
+        self.hyperband: _hyperband.Hyperband | None = None
+        self._grid: dict[str, list[Any]] | None = None
+        self._build = self._builder()
+        self.sampler: optuna.samplers.BaseSampler = self._quiet_build(self.random_state)
+
+    # -- algorithm -> sampler --------------------------------------------------------------------------
+    def _builder(self) -> Callable[[int | None], optuna.samplers.BaseSampler]:
+        import optuna.samplers as samplers
+
+        s = self.settings
+        if self.name in ("random", "hyperband"):
+            if self.name == "hyperband":
+                resource, r_l, eta = _hyperband.parse_settings(
+                    s, self.parameter_types, self.experiment.parallel_trial_count
+                )
+                maximize = self.experiment.objective.type == "maximize"
+                self.hyperband = _hyperband.Hyperband(resource, r_l, eta, maximize)
+            return lambda seed: samplers.RandomSampler(seed=seed)
+        if self.name == "tpe":
+            gamma = _number(s, "gamma", float, lambda v: 0 < v < 1, "a number between 0 and 1") or 0.25
+            prior = _number(s, "prior_weight", float, lambda v: v > 0, "a number > 0") or 1.0
+            n_ei = _number(s, "n_EI_candidates", int, lambda v: v > 0, "an integer > 0") or 24
+            # Katib's hyperopt service samples its first request (parallelTrialCount trials) at random.
+            startup = self.experiment.parallel_trial_count or 3
+            gamma_fn = functools.partial(_hyperopt_gamma, gamma)
+            return lambda seed: samplers.TPESampler(
+                seed=seed, gamma=gamma_fn, prior_weight=prior, n_ei_candidates=n_ei, n_startup_trials=startup
+            )
+        if self.name == "multivariate-tpe":
+            startup = _number(s, "n_startup_trials", int, lambda v: v >= 0, "an integer >= 0")
+            n_ei = _number(s, "n_ei_candidates", int, lambda v: v > 0, "an integer > 0") or 24
+            return lambda seed: samplers.TPESampler(
+                seed=seed,
+                multivariate=True,
+                n_startup_trials=10 if startup is None else startup,
+                n_ei_candidates=n_ei,
+            )
+        if self.name == "grid":
+            self._grid = {p.name: _grid_values(p) for p in self.experiment.parameters}
+            return lambda seed: samplers.GridSampler(self._grid, seed=seed)
+        if self.name == "cmaes":
+            return self._cmaes()
+        if self.name == "bayesianoptimization":
+            return self._gp()
+        # sobol: the scramble seed must stay fixed, or the sequence would restart with every ask.
+        fixed = self.random_state
+        return lambda seed: samplers.QMCSampler(qmc_type="sobol", scramble=fixed is not None, seed=fixed)
+
+    def _cmaes(self) -> Callable[[int | None], optuna.samplers.BaseSampler]:
+        import optuna.samplers as samplers
+
+        continuous = [p.name for p in self.experiment.parameters if p.parameter_type in ("double", "int")]
+        if len(continuous) < 2:
+            raise InvalidAlgorithmSettingError(
+                f"cmaes needs at least 2 double or int parameters (Katib's rule); got: {continuous}. Add one or use tpe"
+            )
+        sigma = _number(self.settings, "sigma", float, lambda v: v > 0, "a number > 0")
+        restart = self.settings.get("restart_strategy", "none")
+        if restart not in RESTART_STRATEGIES:
+            raise InvalidAlgorithmSettingError(
+                f"algorithm setting restart_strategy must be one of {list(RESTART_STRATEGIES)}; got: {restart}"
+            )
+        strategy = None if restart == "none" else restart
+        return lambda seed: samplers.CmaEsSampler(
+            seed=seed, sigma0=sigma, restart_strategy=strategy, warn_independent_sampling=False
+        )
+
+    def _gp(self) -> Callable[[int | None], optuna.samplers.BaseSampler]:
+        import optuna.samplers as samplers
+
+        estimator = self.settings.get("base_estimator", "GP")
+        if estimator != "GP":
+            raise InvalidAlgorithmSettingError(
+                f"bayesianoptimization base_estimator must be 'GP' on the local backend (Optuna's GPSampler); got: {estimator}. "
+                "Use GP, or tpe for a tree-based model, or --backend cluster"
+            )
+        for key, allowed in (("acq_func", SKOPT_ACQ_FUNCS), ("acq_optimizer", SKOPT_ACQ_OPTIMIZERS)):
+            if key in self.settings and self.settings[key] not in allowed:
+                raise InvalidAlgorithmSettingError(
+                    f"algorithm setting {key} must be one of {list(allowed)}; got: {self.settings[key]}"
+                )
+        n_initial = _number(self.settings, "n_initial_points", int, lambda v: v >= 0, "an integer >= 0")
+        startup = 10 if n_initial is None else n_initial
+        return lambda seed: samplers.GPSampler(
+            seed=seed, n_startup_trials=startup, warn_independent_sampling=False
+        )
+
+    # -- ask / tell --------------------------------------------------------------------------------------
+    def _reseed(self, study: optuna.Study) -> None:
+        n = len(study.get_trials(deepcopy=False))
+        seed = None if self.random_state is None else (self.random_state * 1_000_003 + n) % 2**32
+        self.sampler = self._quiet_build(seed)
+        study.sampler = self.sampler
+
+    def _quiet_build(self, seed: int | None) -> optuna.samplers.BaseSampler:
+        # Katib's settings map onto TPE's gamma / prior_weight (deprecated in Optuna 4.9, still honoured) and
+        # onto experimental samplers; the warnings say nothing a Katib user can act on.
+        import warnings
+
+        from optuna.exceptions import ExperimentalWarning
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            warnings.simplefilter("ignore", ExperimentalWarning)
+            return self._build(seed)
+
+    def grid_size(self) -> int | None:
+        return None if self._grid is None else math.prod(len(v) for v in self._grid.values())
+
+    def done(self, study: optuna.Study) -> bool:
+        """True when the algorithm has nothing more to suggest, ever (Katib's ExperimentSuggestionEndReached once
+        no trial runs). ``ask`` also returns None while hyperband waits for a rung to finish; then this is False."""
+        if self._grid is not None:
+            seen = {t.system_attrs.get("grid_id") for t in study.get_trials(deepcopy=False)}
+            return len(seen - {None}) >= (self.grid_size() or 0)
+        if self.hyperband is not None:
+            return self.hyperband.next_params(study) is False
+        return False
+
+    def ask(self, study: optuna.Study) -> tuple[optuna.trial.Trial, dict[str, str]] | None:
+        """The next trial and its Katib assignments (strings), or None when there is nothing to run now."""
+        from optuna.trial import TrialState
+
+        if self._grid is not None and self.done(study):
+            return None
+        if self.hyperband is not None:
+            waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+            if not waiting:  # a WAITING trial is one this schedule enqueued before a crash: run it first
+                nxt = self.hyperband.next_params(study)
+                if not nxt:
+                    return None
+                params, place = nxt
+                study.enqueue_trial(params, user_attrs={HYPERBAND_ATTR: place})
+        self._reseed(study)
+        trial = study.ask(fixed_distributions=self.distributions)
+        return trial, self.assignments(trial.params)
+
+    def assignments(self, params: Mapping[str, Any]) -> dict[str, str]:
+        """Optuna params -> the strings Katib passes to the trial (``${trialParameters.x}``)."""
+        out: dict[str, str] = {}
+        for name, value in params.items():
+            kind = self.parameter_types.get(name)
+            if self.hyperband is not None and name == self.hyperband.resource_name:
+                out[name] = str(int(value))  # Katib's hyperband passes the budget as an integer string
+            elif kind == "int":
+                out[name] = str(int(value))
+            elif kind == "double":
+                out[name] = repr(
+                    float(value)
+                )  # Python's shortest repr: "2.3e-05", as Katib's Python services
+            else:
+                out[name] = str(value)
+        return out
+
+    def tell(self, study: optuna.Study, trial: Any, value: float | None, condition: str) -> None:
+        """Record a finished trial. Succeeded or EarlyStopped with a value -> COMPLETE (Katib's services receive
+        early-stopped trials with their objective value too); anything else -> FAIL. Idempotent."""
+        from optuna.trial import FrozenTrial, TrialState
+
+        if isinstance(trial, FrozenTrial):
+            trial = trial.number
+        if (
+            condition in (TRIAL_SUCCEEDED, TRIAL_EARLY_STOPPED)
+            and value is not None
+            and not math.isnan(value)
+        ):
+            study.tell(trial, value, state=TrialState.COMPLETE, skip_if_finished=True)
+        else:
+            study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
