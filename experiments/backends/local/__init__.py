@@ -144,13 +144,9 @@ class LocalBackend:
 
         check_supported(experiment)
         if experiment.early_stopping is not None:
-            from experiments.backends.local._medianstop import EARLY_STOPPING
+            from experiments.backends.local._medianstop import make_early_stopping
 
-            if experiment.early_stopping.algorithm_name not in EARLY_STOPPING:
-                raise UnsupportedTrialError(
-                    f"earlyStopping.algorithmName must be one of {sorted(EARLY_STOPPING)}; "
-                    f"got: {experiment.early_stopping.algorithm_name}"
-                )
+            make_early_stopping(experiment.early_stopping, experiment.objective)  # bad names/settings: here
         # Render and plan one trial now so a template the local backend cannot run fails at submit.
         sample = {p.name: _sample_value(p) for p in experiment.parameters}
         rendered = render_trial(

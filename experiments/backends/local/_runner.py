@@ -458,9 +458,9 @@ class Runner:
         spec = self.experiment.early_stopping
         if spec is None:
             return None
-        from experiments.backends.local._medianstop import EARLY_STOPPING
+        from experiments.backends.local._medianstop import make_early_stopping
 
-        return EARLY_STOPPING[spec.algorithm_name](spec, self.experiment.objective)
+        return make_early_stopping(spec, self.experiment.objective)
 
     # -- bookkeeping ---------------------------------------------------------------------------------
     def _set_experiment(self, **attrs: Any) -> None:

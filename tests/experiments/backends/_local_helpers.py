@@ -105,13 +105,19 @@ def runner_subprocess(storage: str, workdir: Path, name: str) -> subprocess.Pope
         "except KeyboardInterrupt:\n"
         "    sys.exit(130)\n"
     )
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO_ROOT)}
+    path = os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": path}
     return subprocess.Popen([sys.executable, "-c", code], cwd=workdir, env=env)
 
 
-def wait_until(predicate, timeout: float = 60.0, every: float = 0.1):
+def wait_until(predicate, timeout: float = 60.0, every: float = 0.1, process: subprocess.Popen | None = None):
+    """Poll ``predicate`` until it is truthy; fail early if ``process`` (the runner) exits meanwhile."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise AssertionError(
+                f"the runner exited with code {process.returncode} before the condition held"
+            )
         value = predicate()
         if value:
             return value
