@@ -1,0 +1,19 @@
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[3]
+EXAMPLES = Path(__file__).resolve().parent / "katib_examples"
+QUICKSTART = REPO / "experiments" / "quickstart.yaml"
+
+
+@pytest.fixture
+def quickstart() -> dict:
+    return copy.deepcopy(_QUICKSTART)
+
+
+_QUICKSTART = yaml.safe_load(QUICKSTART.read_text())
