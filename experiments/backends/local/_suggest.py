@@ -20,7 +20,8 @@ hyperopt service centres N(mu, sigma) there with sigma = (max - min) / 6) sample
 
 Stateless apart from the study: the sampler is rebuilt before every ask with a seed derived from
 ``random_state`` and the number of trials already in the study, so a Suggester re-created after a resume
-continues the same reproducible sequence.
+continues the same reproducible sequence (grid and sobol keep ``random_state`` itself: their seed fixes the
+order of the whole grid / sequence, and their position is kept in the study).
 """
 
 from __future__ import annotations
@@ -141,6 +142,20 @@ def _grid_values(param: Parameter) -> list[Any]:
     return [float(f"{space.low + k * step:.12g}") for k in range(count)]
 
 
+@functools.cache
+def _grid_sampler_class() -> type:
+    import optuna
+
+    class KatibGridSampler(optuna.samplers.GridSampler):
+        """GridSampler whose end is the Suggester's (``ask`` -> None): Optuna's own end calls ``study.stop()``,
+        which raises outside ``study.optimize`` and so would break the runner's ``tell`` of the last point."""
+
+        def after_trial(self, study, trial, state, values) -> None:  # type: ignore[override]
+            return None
+
+    return KatibGridSampler
+
+
 class Suggester:
     """Katib's suggestion service for one experiment, over an Optuna study."""
 
@@ -203,7 +218,9 @@ class Suggester:
             )
         if self.name == "grid":
             self._grid = {p.name: _grid_values(p) for p in self.experiment.parameters}
-            return lambda seed: samplers.GridSampler(self._grid, seed=seed)
+            # The seed shuffles the grid order (grid_id -> point), so it must stay fixed across asks.
+            grid, fixed = self._grid, self.random_state
+            return lambda seed: _grid_sampler_class()(grid, seed=fixed)
         if self.name == "cmaes":
             return self._cmaes()
         if self.name == "bayesianoptimization":
