@@ -213,7 +213,7 @@ def _parameter(i: int, p: Parameter) -> list[Problem]:
                 f"must be one of [{', '.join(DISTRIBUTIONS)}]",
             )
         )
-    if not any((fs.min, fs.max, fs.step, fs.list)):
+    if not any((fs.min, fs.max, fs.step, fs.list)) and p.parameter_type in ("double", "int"):
         out.append(Problem(f"{path}.feasibleSpace", None, f"{label}: feasibleSpace must be specified"))
         return out
     if p.parameter_type in ("double", "int"):
