@@ -325,12 +325,14 @@ class ProgressView:
                     line += f"  {objective}={short(latest)}"
                 if trial.condition in TRIAL_FINISHED:
                     line += f"  {human_seconds(duration(trial))}"
-            self.console.print(line, markup=False)
+            self.console.print(line, markup=False, soft_wrap=True)
         best = status.optimal_trial
         if best is not None and best.name != self._best:
             self._best = best.name
             value = objective_value(best, self.experiment)
-            self.console.print(f"best so far: {best.name} {objective}={short(value)}", markup=False)
+            self.console.print(
+                f"best so far: {best.name} {objective}={short(value)}", markup=False, soft_wrap=True
+            )
 
     def header(self, now: datetime | None = None) -> str:
         status = self.status
@@ -370,4 +372,4 @@ def print_summary(console, status: ExperimentStatus, experiment: Experiment, sto
         console.print(line)
     console.print("next:")
     for step in next_steps(status, storage_flag):
-        console.print(f"  {step}", markup=False)
+        console.print(f"  {step}", markup=False, soft_wrap=True)

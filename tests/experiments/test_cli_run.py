@@ -7,7 +7,14 @@ throw-away SQLite storage per test.
 from __future__ import annotations
 
 import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 
@@ -23,6 +30,7 @@ from experiments.spec import (
 )
 
 T0 = datetime(2026, 1, 1, 10, 0, 0, tzinfo=timezone.utc)
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def record(name, condition, seconds=None, acc=None, started=T0) -> TrialRecord:
@@ -168,3 +176,202 @@ def test_status_json_of_unknown_experiment_is_not_found(tmp_path, capsys, monkey
     )
     err = capsys.readouterr().err
     assert "ghost" in err and "Traceback" not in err
+
+
+# ---------------------------------------------------------------- end to end through the local backend
+
+# A stand-in trial program: reports accuracy = x/3, 2x/3, x (timestamped Katib metric lines), then exits.
+# It runs without a shell, so the parameter value arrives as one argv entry.
+STANDIN = """
+import sys, time
+from datetime import datetime, timezone
+x = float(sys.argv[1])
+sleep = float(sys.argv[2])
+for i in (1, 2, 3):
+    time.sleep(sleep)
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    print(f"{stamp} step={i} accuracy={x * i / 3:.4f}", flush=True)
+"""
+
+
+def write_experiment(path, name="cli-exp", values=("0.2", "0.5", "0.9"), parallel=2, sleep="0"):
+    import yaml
+
+    container = {
+        "name": "trial",
+        "image": "ignored/locally:latest",
+        "command": [sys.executable, "-c", STANDIN, "${trialParameters.x}", sleep],
+    }
+    document = {
+        "apiVersion": "kubeflow.org/v1beta1",
+        "kind": "Experiment",
+        "metadata": {"name": name},
+        "spec": {
+            "objective": {"type": "maximize", "objectiveMetricName": "accuracy"},
+            "algorithm": {"algorithmName": "grid"},
+            "parallelTrialCount": parallel,
+            "maxTrialCount": len(values),
+            "maxFailedTrialCount": 1,
+            "parameters": [
+                {"name": "x", "parameterType": "discrete", "feasibleSpace": {"list": list(values)}}
+            ],
+            "trialTemplate": {
+                "primaryContainerName": "trial",
+                "trialParameters": [{"name": "x", "reference": "x"}],
+                "trialSpec": {
+                    "apiVersion": "batch/v1",
+                    "kind": "Job",
+                    "spec": {"template": {"spec": {"containers": [container], "restartPolicy": "Never"}}},
+                },
+            },
+        },
+    }
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    return path
+
+
+@pytest.fixture
+def workspace(tmp_path, monkeypatch):
+    """A working directory with an experiment file; storage is the default .katib/ SQLite under it."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("KATIB_STORAGE", raising=False)
+    write_experiment(tmp_path / "exp.yaml")
+    return tmp_path
+
+
+def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(["experiment", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.slow
+def test_submit_then_inspect_with_every_verb(workspace, capsys):
+    code, out, err = run_cli(capsys, "submit", "exp.yaml")
+    assert code == 0, err
+    # stdout is not a terminal here: plain line-per-change progress, then the summary and next steps
+    assert "experiment cli-exp: running 2 trial(s) at a time, up to 3 trials" in out
+    assert "Succeeded (ExperimentMaxTrialsReached)" in out
+    assert "katib experiment resume cli-exp --max-trials" in out
+
+    code, out, _ = run_cli(capsys, "status", "cli-exp", "-o", "json")
+    assert code == 0
+    document = json.loads(out)
+    assert document["kind"] == "Experiment" and document["metadata"]["name"] == "cli-exp"
+    assert document["spec"]["objective"]["objectiveMetricName"] == "accuracy"
+    status = document["status"]
+    assert status["trials"] == 3 and status["trialsSucceeded"] == 3
+    assert len(status["succeededTrialList"]) == 3
+    assert "failedTrialList" not in status  # omitempty, as Katib
+    assert [c["type"] for c in status["conditions"]] == ["Created", "Running", "Succeeded"]
+    assert status["conditions"][-1]["reason"] == "ExperimentMaxTrialsReached"
+    optimal = status["currentOptimalTrial"]
+    assert optimal["parameterAssignments"] == [{"name": "x", "value": "0.9"}]
+    assert optimal["observation"]["metrics"] == [
+        {"name": "accuracy", "min": "0.3000", "max": "0.9000", "latest": "0.9000"}
+    ]
+    best = optimal["bestTrialName"]
+    assert best.startswith("cli-exp-") and len(best) == len("cli-exp-") + 8
+
+    code, out, _ = run_cli(capsys, "status", "cli-exp", "-o", "yaml")
+    import yaml
+
+    assert yaml.safe_load(out)["status"]["currentOptimalTrial"]["bestTrialName"] == best
+
+    code, out, _ = run_cli(capsys, "status", "cli-exp")
+    assert code == 0 and f"best:     {best} accuracy=0.9" in out
+
+    code, out, _ = run_cli(capsys, "trials", "cli-exp")
+    assert code == 0 and best in out and out.count("Succeeded") == 3
+
+    code, out, _ = run_cli(capsys, "trials", "cli-exp", "-o", "json")
+    items = json.loads(out)["items"]
+    assert {i["spec"]["parameterAssignments"][0]["value"] for i in items} == {"0.2", "0.5", "0.9"}
+
+    code, out, _ = run_cli(capsys, "list", "-o", "json")
+    assert [(r["name"], r["condition"], r["trials"]) for r in json.loads(out)] == [
+        ("cli-exp", "Succeeded", 3)
+    ]
+
+    code, out, _ = run_cli(capsys, "logs", "cli-exp", best)
+    assert code == 0 and "step=3 accuracy=0.9000" in out and "step=1 accuracy=0.3000" in out
+    code, out, _ = run_cli(capsys, "logs", "cli-exp", best, "--tail", "1")
+    assert out.strip().endswith("step=3 accuracy=0.9000") and "step=1" not in out
+    code, _, err = run_cli(capsys, "logs", "cli-exp", best, "--replica", "worker-7")
+    assert code == 1 and "--replica must be one of" in err and "worker-7" in err
+
+    # the same name again: refused, pointing at resume
+    code, _, err = run_cli(capsys, "submit", "exp.yaml")
+    assert code == 1
+    assert 'experiment "cli-exp" already exists' in err and "katib experiment resume cli-exp" in err
+
+    code, _, err = run_cli(capsys, "delete", "cli-exp")  # stdin is not a terminal: needs --yes
+    assert code == 2 and "--yes" in err
+    code, out, _ = run_cli(capsys, "delete", "cli-exp", "--yes")
+    assert code == 0 and "deleted experiment cli-exp" in out
+    code, _, err = run_cli(capsys, "status", "cli-exp")
+    assert code == 1 and "cli-exp" in err and "Traceback" not in err
+
+
+def test_invalid_experiment_file_exits_1_with_the_field_path(workspace, capsys):
+    (workspace / "bad.yaml").write_text("apiVersion: kubeflow.org/v1beta1\nkind: Experiment\nspec: {}\n")
+    code, _, err = run_cli(capsys, "submit", "bad.yaml")
+    assert code == 1
+    assert err.startswith("error: ") and "Traceback" not in err
+    assert "objective" in err  # names what is missing
+
+
+def test_not_yaml_at_all_exits_1(workspace, capsys):
+    (workspace / "bad.yaml").write_text("{not: [yaml")
+    code, _, err = run_cli(capsys, "submit", "bad.yaml")
+    assert code == 1 and err.startswith("error: ") and "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_storage_flag_and_env_select_the_same_database(workspace, capsys, monkeypatch):
+    write_experiment(workspace / "small.yaml", name="small", values=("0.4",), parallel=1)
+    url = f"sqlite:///{workspace / 'elsewhere.db'}"
+    code, out, err = run_cli(capsys, "submit", "small.yaml", "--storage", url, "--name", "renamed")
+    assert code == 0, err
+    assert f"katib experiment trials renamed --storage {url}" in out  # next steps repeat the flag
+    code, out, _ = run_cli(capsys, "list", "-o", "json")  # the default storage does not have it
+    assert json.loads(out) == []
+    monkeypatch.setenv("KATIB_STORAGE", url)
+    code, out, _ = run_cli(capsys, "list", "-o", "json")
+    assert [r["name"] for r in json.loads(out)] == ["renamed"]
+
+
+@pytest.mark.slow
+def test_ctrl_c_in_a_real_katib_process_keeps_finished_trials_and_points_to_resume(workspace):
+    write_experiment(
+        workspace / "slow.yaml", name="slow", values=("0.1", "0.2", "0.3"), parallel=1, sleep="0.5"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "experiments.cli", "experiment", "submit", "slow.yaml"]
+    proc = subprocess.Popen(
+        command, cwd=workspace, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    # wait until the first trial has finished (its line appears), then interrupt like Ctrl-C does
+    deadline = time.monotonic() + 60
+    seen = []
+    for line in proc.stdout:
+        seen.append(line)
+        if " Succeeded " in line or time.monotonic() > deadline:
+            break
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, (seen, out, err)
+    assert "finished trials are kept" in err and "katib experiment resume slow" in err
+    assert "Traceback" not in err
+
+    status = subprocess.run(
+        [sys.executable, "-m", "experiments.cli", "experiment", "status", "slow", "-o", "json"],
+        cwd=workspace,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    document = json.loads(status.stdout)["status"]
+    assert document["trialsSucceeded"] >= 1
+    assert "runningTrialList" not in document  # nothing left Running after the interrupt
