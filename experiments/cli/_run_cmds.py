@@ -177,7 +177,11 @@ def _emit(document: Any, output: str) -> None:
 def _console():
     from rich.console import Console
 
-    return Console(highlight=False)
+    console = Console(highlight=False)
+    if not console.is_terminal:
+        # Piped or redirected: rich would squeeze tables into 80 columns; keep whole values instead.
+        console = Console(highlight=False, width=240)
+    return console
 
 
 def _get(backend, name: str):

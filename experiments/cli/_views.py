@@ -227,13 +227,22 @@ def best_lines(status: ExperimentStatus, experiment: Experiment) -> list[str]:
     return lines
 
 
-def next_steps(status: ExperimentStatus, storage_flag: str = "") -> list[str]:
+def next_steps(status: ExperimentStatus, experiment: Experiment, storage_flag: str = "") -> list[str]:
     name = status.name
     steps = [f"katib experiment trials {name}{storage_flag}"]
     if status.optimal_trial is not None:
         steps.append(f"katib experiment logs {name} {status.optimal_trial.name}{storage_flag}")
+    failed = next(
+        (t for t in status.trials if t.condition in (TRIAL_FAILED, TRIAL_METRICS_UNAVAILABLE)), None
+    )
+    if failed is not None:
+        steps.append(
+            f"katib experiment logs {name} {failed.name}{storage_flag}   # why it {failed.condition}"
+        )
     steps.append(f"katib experiment status {name} --output yaml{storage_flag}")
-    if status.finished and status.reason == "ExperimentMaxTrialsReached":
+    # Katib restarts only a MaxTrialsReached experiment whose resumePolicy allows it.
+    resumable = experiment.resume_policy in ("LongRunning", "FromVolume")
+    if status.finished and status.reason == "ExperimentMaxTrialsReached" and resumable:
         more = (status.max_trial_count or len(status.trials)) + 4
         steps.append(f"katib experiment resume {name} --max-trials {more}{storage_flag}   # run more trials")
     if status.optimal_trial is not None and status.condition == "Succeeded":
@@ -371,5 +380,5 @@ def print_summary(console, status: ExperimentStatus, experiment: Experiment, sto
     for line in status_lines(status, experiment):
         console.print(line)
     console.print("next:")
-    for step in next_steps(status, storage_flag):
+    for step in next_steps(status, experiment, storage_flag):
         console.print(f"  {step}", markup=False, soft_wrap=True)

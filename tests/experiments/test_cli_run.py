@@ -194,7 +194,15 @@ for i in (1, 2, 3):
 """
 
 
-def write_experiment(path, name="cli-exp", values=("0.2", "0.5", "0.9"), parallel=2, sleep="0"):
+def write_experiment(
+    path,
+    name="cli-exp",
+    values=("0.2", "0.5", "0.9"),
+    parallel=2,
+    sleep="0",
+    max_trials=None,
+    resume_policy="Never",
+):
     import yaml
 
     container = {
@@ -210,7 +218,8 @@ def write_experiment(path, name="cli-exp", values=("0.2", "0.5", "0.9"), paralle
             "objective": {"type": "maximize", "objectiveMetricName": "accuracy"},
             "algorithm": {"algorithmName": "grid"},
             "parallelTrialCount": parallel,
-            "maxTrialCount": len(values),
+            "maxTrialCount": max_trials or len(values),
+            "resumePolicy": resume_policy,
             "maxFailedTrialCount": 1,
             "parameters": [
                 {"name": "x", "parameterType": "discrete", "feasibleSpace": {"list": list(values)}}
@@ -235,7 +244,9 @@ def workspace(tmp_path, monkeypatch):
     """A working directory with an experiment file; storage is the default .katib/ SQLite under it."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("KATIB_STORAGE", raising=False)
-    write_experiment(tmp_path / "exp.yaml")
+    write_experiment(
+        tmp_path / "exp.yaml", values=("0.2", "0.5", "0.9", "0.7"), max_trials=3, resume_policy="LongRunning"
+    )
     return tmp_path
 
 
@@ -252,7 +263,14 @@ def test_submit_then_inspect_with_every_verb(workspace, capsys):
     # stdout is not a terminal here: plain line-per-change progress, then the summary and next steps
     assert "experiment cli-exp: running 2 trial(s) at a time, up to 3 trials" in out
     assert "Succeeded (ExperimentMaxTrialsReached)" in out
-    assert "katib experiment resume cli-exp --max-trials" in out
+    assert "katib experiment resume cli-exp --max-trials 7" in out  # resumePolicy LongRunning allows it
+
+    code, out, _ = run_cli(capsys, "trials", "cli-exp", "-o", "json")
+    items = json.loads(out)["items"]
+    ran = {i["metadata"]["name"]: float(i["spec"]["parameterAssignments"][0]["value"]) for i in items}
+    assert len(ran) == 3 and set(ran.values()) <= {0.2, 0.5, 0.9, 0.7}  # grid: three distinct points
+    best = max(ran, key=ran.get)  # accuracy ends at x, so the largest x is the optimal trial
+    x = ran[best]
 
     code, out, _ = run_cli(capsys, "status", "cli-exp", "-o", "json")
     assert code == 0
@@ -261,16 +279,16 @@ def test_submit_then_inspect_with_every_verb(workspace, capsys):
     assert document["spec"]["objective"]["objectiveMetricName"] == "accuracy"
     status = document["status"]
     assert status["trials"] == 3 and status["trialsSucceeded"] == 3
-    assert len(status["succeededTrialList"]) == 3
+    assert sorted(status["succeededTrialList"]) == sorted(ran)
     assert "failedTrialList" not in status  # omitempty, as Katib
     assert [c["type"] for c in status["conditions"]] == ["Created", "Running", "Succeeded"]
     assert status["conditions"][-1]["reason"] == "ExperimentMaxTrialsReached"
     optimal = status["currentOptimalTrial"]
-    assert optimal["parameterAssignments"] == [{"name": "x", "value": "0.9"}]
+    assert optimal["bestTrialName"] == best
+    assert optimal["parameterAssignments"] == [{"name": "x", "value": str(x)}]
     assert optimal["observation"]["metrics"] == [
-        {"name": "accuracy", "min": "0.3000", "max": "0.9000", "latest": "0.9000"}
+        {"name": "accuracy", "min": f"{x / 3:.4f}", "max": f"{x:.4f}", "latest": f"{x:.4f}"}
     ]
-    best = optimal["bestTrialName"]
     assert best.startswith("cli-exp-") and len(best) == len("cli-exp-") + 8
 
     code, out, _ = run_cli(capsys, "status", "cli-exp", "-o", "yaml")
@@ -279,26 +297,36 @@ def test_submit_then_inspect_with_every_verb(workspace, capsys):
     assert yaml.safe_load(out)["status"]["currentOptimalTrial"]["bestTrialName"] == best
 
     code, out, _ = run_cli(capsys, "status", "cli-exp")
-    assert code == 0 and f"best:     {best} accuracy=0.9" in out
+    assert code == 0 and f"best:     {best} accuracy={x:g}" in out
 
     code, out, _ = run_cli(capsys, "trials", "cli-exp")
-    assert code == 0 and best in out and out.count("Succeeded") == 3
+    rows = [line for line in out.splitlines() if line.startswith("cli-exp-")]
+    assert code == 0 and len(rows) == 3 and all(" Succeeded " in row for row in rows)
 
+    code, out, _ = run_cli(capsys, "logs", "cli-exp", best)
+    assert code == 0 and f"step=3 accuracy={x:.4f}" in out and f"step=1 accuracy={x / 3:.4f}" in out
+    code, out, _ = run_cli(capsys, "logs", "cli-exp", best, "--tail", "1")
+    assert out.strip().endswith(f"step=3 accuracy={x:.4f}") and "step=1" not in out
+    code, _, err = run_cli(capsys, "logs", "cli-exp", best, "--replica", "worker-7")
+    assert code == 1 and "--replica must be one of" in err and "worker-7" in err
+
+    # one more trial: resume grows the budget and keeps the three finished trials
+    code, out, err = run_cli(capsys, "resume", "cli-exp", "--max-trials", "4")
+    assert code == 0, err
+    assert "trials:   4 of 4 (4 Succeeded)" in out
     code, out, _ = run_cli(capsys, "trials", "cli-exp", "-o", "json")
-    items = json.loads(out)["items"]
-    assert {i["spec"]["parameterAssignments"][0]["value"] for i in items} == {"0.2", "0.5", "0.9"}
+    after = {
+        i["metadata"]["name"]: i["spec"]["parameterAssignments"][0]["value"] for i in json.loads(out)["items"]
+    }
+    assert set(ran) < set(after) and sorted(after.values()) == ["0.2", "0.5", "0.7", "0.9"]  # grid completed
+    code, out, _ = run_cli(capsys, "status", "cli-exp", "-o", "json")
+    optimal = json.loads(out)["status"]["currentOptimalTrial"]
+    assert after[optimal["bestTrialName"]] == "0.9"
 
     code, out, _ = run_cli(capsys, "list", "-o", "json")
     assert [(r["name"], r["condition"], r["trials"]) for r in json.loads(out)] == [
-        ("cli-exp", "Succeeded", 3)
+        ("cli-exp", "Succeeded", 4)
     ]
-
-    code, out, _ = run_cli(capsys, "logs", "cli-exp", best)
-    assert code == 0 and "step=3 accuracy=0.9000" in out and "step=1 accuracy=0.3000" in out
-    code, out, _ = run_cli(capsys, "logs", "cli-exp", best, "--tail", "1")
-    assert out.strip().endswith("step=3 accuracy=0.9000") and "step=1" not in out
-    code, _, err = run_cli(capsys, "logs", "cli-exp", best, "--replica", "worker-7")
-    assert code == 1 and "--replica must be one of" in err and "worker-7" in err
 
     # the same name again: refused, pointing at resume
     code, _, err = run_cli(capsys, "submit", "exp.yaml")
