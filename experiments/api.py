@@ -29,12 +29,7 @@ def submit(
     from experiments.backends import get_backend
 
     if isinstance(path_or_experiment, Experiment):
-        experiment = path_or_experiment
-        if search_space is not None:
-            from experiments.spec import to_dict
-
-            # Compose through the loader so a search space applies exactly as it does to a file.
-            experiment = _load_with_search_space(to_dict(experiment), search_space)
+        experiment = _prepared(path_or_experiment, search_space)
     else:
         from experiments.spec import load_experiment
 
@@ -61,14 +56,14 @@ def _options(storage: str | None, workdir: str | PathLike | None) -> dict:
     return options
 
 
-def _load_with_search_space(spec: dict, search_space: str | PathLike) -> Experiment:
-    import tempfile
+def _prepared(experiment: Experiment, search_space: str | PathLike | dict | None) -> Experiment:
+    """An object built in a notebook gets what a YAML file gets: composition, Katib's defaults, validation."""
+    from experiments.spec import InvalidExperimentError, apply_defaults, compose, validate_experiment
 
-    import yaml
-
-    from experiments.spec import load_experiment
-
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "experiment.yaml"
-        path.write_text(yaml.safe_dump(spec), encoding="utf-8")
-        return load_experiment(path, search_space=search_space)
+    if search_space is not None:
+        experiment = compose(experiment, search_space)
+    experiment = apply_defaults(experiment)
+    problems = validate_experiment(experiment)
+    if problems:
+        raise InvalidExperimentError(repr(experiment.name), problems)
+    return experiment
