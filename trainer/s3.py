@@ -47,7 +47,8 @@ def client() -> Any:
 
     # Fail in seconds, not minutes, when the endpoint is wrong; standard retries cover transient errors.
     config = Config(connect_timeout=5, read_timeout=60, retries={"max_attempts": 3, "mode": "standard"})
-    return boto3.client("s3", config=config)
+    # A fresh session: boto3's default one caches credentials from the first call in the process.
+    return boto3.session.Session().client("s3", config=config)
 
 
 def transfer_config() -> Any:
@@ -61,6 +62,7 @@ def transfer_config() -> Any:
 @contextmanager
 def s3_errors(uri: str, action: str):
     """Translate botocore exceptions raised inside the block into one actionable ``S3Error``."""
+    from boto3.exceptions import S3UploadFailedError
     from botocore.exceptions import (
         BotoCoreError,
         ClientError,
@@ -81,8 +83,11 @@ def s3_errors(uri: str, action: str):
         raise S3Error(
             f"cannot {action} {uri}: S3 endpoint {endpoint} is unreachable; check AWS_ENDPOINT_URL and the network"
         ) from None
-    except ClientError as error:
-        code = str(error.response.get("Error", {}).get("Code", ""))
+    except (ClientError, S3UploadFailedError) as error:
+        # upload_file wraps the ClientError that says what went wrong in an S3UploadFailedError.
+        cause = error if isinstance(error, ClientError) else error.__context__
+        response = getattr(cause, "response", None) or {}
+        code = str(response.get("Error", {}).get("Code", ""))
         bucket = parse_s3_uri(uri)[0]
         if code == "NoSuchBucket":
             raise S3Error(
@@ -102,8 +107,7 @@ def s3_errors(uri: str, action: str):
 def upload_dir(local_dir: str | Path, uri: str) -> list[str]:
     """Upload every file under ``local_dir`` to the ``uri`` prefix (multipart above 8 MiB); returns the keys.
 
-    Files are uploaded in sorted order with ``trial.json``-style markers left to the caller: whoever needs
-    "complete" semantics uploads its marker file last.
+    A caller that needs "complete" semantics uploads its marker file (``trial.json``) separately, last.
     """
     bucket, prefix = parse_s3_uri(uri)
     local_dir = Path(local_dir)

@@ -36,6 +36,8 @@ def parse_args(argv: list[str] | None) -> tuple[ModelArguments, DataArguments, T
     from transformers import HfArgumentParser
 
     parser = HfArgumentParser((ModelArguments, DataArguments, TrainArguments))
+    # Katib passes exact names; a typo such as --learning_rat must fail, not match --learning_rate by prefix.
+    parser.allow_abbrev = False
     try:
         return parser.parse_args_into_dataclasses(args=argv)
     except ValueError as error:  # HfArgumentParser's "Some specified arguments are not used"
@@ -87,8 +89,6 @@ def run(
 
     started = _process_start_time()
     t_setup = time.time()
-    if args.fp16 and env.device_type != "cuda":
-        raise TrainerInputError("--fp16 needs a CUDA GPU; drop it (or use --bf16, which also works on CPU)")
     micro_batch, accumulation = split_global_batch(
         args.global_batch_size, env.world_size, args.per_device_batch_size
     )
@@ -266,11 +266,19 @@ def _best(history: list[dict[str, float]]) -> dict[str, float]:
     }
 
 
+def _check_against_env(args: TrainArguments, env: distributed.DistEnv) -> None:
+    """Checks that need the world size or device, done before any rank waits on another."""
+    if args.fp16 and env.device_type != "cuda":
+        raise TrainerInputError("--fp16 needs a CUDA GPU; drop it (or use --bf16, which also works on CPU)")
+    split_global_batch(args.global_batch_size, env.world_size, args.per_device_batch_size)
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         model_args, data_args, train_args = parse_args(argv)
         _quiet_libraries()
         env = distributed.detect()
+        _check_against_env(train_args, env)
         distributed.init(env)
         return run(model_args, data_args, train_args, env)
     except PeerRankFailed:

@@ -1,0 +1,122 @@
+"""Argument parsing and the one-line errors users see for bad input (in-process, no training)."""
+
+from __future__ import annotations
+
+import pytest
+
+from trainer.args import split_global_batch
+from trainer.errors import TrainerInputError
+from trainer.train import main, parse_args
+
+
+@pytest.mark.parametrize(
+    ("global_batch", "world", "cap", "expected"),
+    [
+        (32, 1, 16, (16, 2)),
+        (32, 2, 16, (16, 1)),
+        (32, 4, 16, (8, 1)),
+        (96, 2, 16, (16, 3)),
+        (24, 1, 16, (12, 2)),  # 12 x 2 beats 8 x 3: fewest accumulation steps that fit
+        (7, 1, 4, (1, 7)),  # a prime: only micro-batch 1 fits under the cap
+        (64, 16, 64, (4, 1)),
+    ],
+)
+def test_global_batch_split(global_batch: int, world: int, cap: int, expected: tuple[int, int]) -> None:
+    micro, accumulation = split_global_batch(global_batch, world, cap)
+    assert (micro, accumulation) == expected
+    assert micro * accumulation * world == global_batch
+
+
+def test_indivisible_global_batch_names_the_fix() -> None:
+    with pytest.raises(
+        TrainerInputError, match=r"cannot be split evenly over 4 processes; use a multiple of 4"
+    ):
+        split_global_batch(30, 4, 16)
+
+
+def test_katib_style_flags_parse() -> None:
+    model, data, train = parse_args(
+        [
+            "--model_name_or_path=tiny",
+            "--dataset=synthetic",
+            "--learning_rate=3e-5",
+            "--global_batch_size=64",
+            "--bf16",
+        ]
+    )
+    assert (model.model_name_or_path, data.dataset, train.learning_rate, train.global_batch_size) == (
+        "tiny",
+        "synthetic",
+        3e-5,
+        64,
+    )
+    assert train.bf16 is True and train.warmup_ratio == 0.06 and data.max_seq_length == 256
+
+
+def test_trial_name_defaults_to_katib_env(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    monkeypatch.setenv("KATIB_TRIAL_NAME", "exp-abcdefgh")
+    monkeypatch.setenv("KATIB_SUITE_CACHE", str(tmp_path))
+    model, _, train = parse_args([])
+    assert train.trial_name == "exp-abcdefgh"
+    assert model.cache_dir == str(tmp_path)
+
+
+def _error_line(capsys: pytest.CaptureFixture[str]) -> str:
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1, captured.err  # one line, no traceback
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["--learning_rate=0"], "--learning_rate must be > 0"),
+        (["--learning_rate=-1e-5"], "--learning_rate must be > 0"),
+        (["--global_batch_size=0"], "--global_batch_size must be >= 1"),
+        (["--bf16", "--fp16"], "--bf16 and --fp16 are exclusive"),
+        (["--max_seq_length=1024"], "between 8 and 512"),
+        (["--warmup_ratio=1.5"], "--warmup_ratio must be in [0, 1)"),
+        (["--fp16"], "--fp16 needs a CUDA GPU"),
+        (["--dataset=imdb"], "unknown dataset 'imdb'; --dataset must be one of"),
+        (["--dataset=/no/such/file.csv"], "not a file or directory"),
+    ],
+)
+def test_bad_input_gets_one_line_and_non_zero_exit(
+    argv: list[str],
+    expected: str,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("KATIB_SUITE_CACHE", str(tmp_path / "cache"))
+    code = main(
+        ["--model_name_or_path=tiny", "--dataset=synthetic", f"--output_dir={tmp_path / 'out'}", *argv]
+    )
+    assert code != 0
+    line = _error_line(capsys)
+    assert line.startswith("error: ") and expected in line
+
+
+def test_indivisible_batch_for_the_world_size_is_reported_before_joining_the_group(
+    capsys: pytest.CaptureFixture[str], tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # WORLD_SIZE=3 with no peers: if the check came after init_process_group this would hang.
+    for key, value in {
+        "WORLD_SIZE": "3",
+        "RANK": "0",
+        "MASTER_ADDR": "127.0.0.1",
+        "MASTER_PORT": "1",
+    }.items():
+        monkeypatch.setenv(key, value)
+    code = main(["--global_batch_size=32", f"--output_dir={tmp_path}"])
+    assert code != 0
+    assert "cannot be split evenly over 3 processes; use a multiple of 3" in _error_line(capsys)
+
+
+@pytest.mark.parametrize("flag", ["--learning_rat=1e-5", "--no_such_flag=1"])
+def test_unknown_or_abbreviated_flag_is_one_line(flag: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([flag]) != 0
+    line = _error_line(capsys)
+    assert flag in line and "python -m trainer.train --help" in line
