@@ -206,7 +206,8 @@ class Runner:
                 return
             asked = self.suggester.ask(self.study)
             if asked is None:
-                self.suggestion_end = True
+                # hyperband also answers None while a rung is still running: end only when it never will.
+                self.suggestion_end = self.suggester.done(self.study)
                 return
             optuna_trial, assignments = asked
             self._start(optuna_trial, {k: str(v) for k, v in assignments.items()})
