@@ -202,13 +202,14 @@ def write_experiment(
     sleep="0",
     max_trials=None,
     resume_policy="Never",
+    program=STANDIN,
 ):
     import yaml
 
     container = {
         "name": "trial",
         "image": "ignored/locally:latest",
-        "command": [sys.executable, "-c", STANDIN, "${trialParameters.x}", sleep],
+        "command": [sys.executable, "-c", program, "${trialParameters.x}", sleep],
     }
     document = {
         "apiVersion": "kubeflow.org/v1beta1",
@@ -339,6 +340,19 @@ def test_submit_then_inspect_with_every_verb(workspace, capsys):
     assert code == 0 and "deleted experiment cli-exp" in out
     code, _, err = run_cli(capsys, "status", "cli-exp")
     assert code == 1 and "cli-exp" in err and "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_failed_experiment_exits_1_and_points_at_the_failed_trials_log(workspace, capsys):
+    crash = "import sys; print('boom: cannot train with x =', sys.argv[1]); sys.exit(3)"
+    write_experiment(workspace / "crash.yaml", name="crash", values=("0.3",), parallel=1, program=crash)
+    code, out, _ = run_cli(capsys, "submit", "crash.yaml")
+    assert code == 1
+    assert "Failed (ExperimentMaxFailedTrialsReached)" in out
+    failed = json.loads(run_cli(capsys, "status", "crash", "-o", "json")[1])["status"]["failedTrialList"][0]
+    assert f"katib experiment logs crash {failed}   # why it Failed" in out
+    code, out, _ = run_cli(capsys, "logs", "crash", failed)
+    assert "boom: cannot train with x = 0.3" in out
 
 
 def test_invalid_experiment_file_exits_1_with_the_field_path(workspace, capsys):
