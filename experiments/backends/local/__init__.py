@@ -121,8 +121,10 @@ class LocalBackend:
 
         if name:
             experiment = dataclasses.replace(experiment, name=name)
+        # Unsupported algorithms and bad settings fail here, not mid-run; and before the dry-run render below,
+        # which for a NAS algorithm (enas, darts) would only complain about its architecture references.
+        suggester = Suggester(experiment)
         self._check_runnable(experiment)
-        suggester = Suggester(experiment)  # unsupported algorithms and bad settings fail here, not mid-run
         direction = experiment.objective.type
         self.store.create_study(experiment.name, direction, suggester.sampler)
         self.store.set_study_attrs(
