@@ -4,6 +4,7 @@ Run as every replica of a local PyTorchJob: each replica records the environment
 rank 0 reports metrics (to stdout, or to a Katib File-collector file in TEXT or JSON).
 
     python standin_trial.py --values=0.5,0.6,0.7 --sleep=0.05 --metric=accuracy
+    python standin_trial.py --score --lr=0.03 --units=2 --epochs=3   # values from the searched parameters
 """
 
 from __future__ import annotations
@@ -62,10 +63,23 @@ def apply_plan(args: argparse.Namespace) -> None:
             args.sleep = float(value)
 
 
+def score(args: argparse.Namespace) -> str:
+    """A toy objective of the searched parameters, one value per epoch: ``quality * (1 - 0.5**epoch)``, where
+    quality peaks at lr=0.042, units=2, tag=b. More budget (epochs) gives a higher final value, as training does."""
+    quality = 1.0 - 5 * abs(float(args.lr) - 0.042) - 0.02 * abs(int(args.units or 2) - 2)
+    quality += 0.01 if args.tag == "b" else 0.0
+    return ",".join(f"{quality * (1 - 0.5**epoch):.6f}" for epoch in range(1, args.epochs + 1))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--lr", default=None, help="a searched parameter (recorded, not used)")
     parser.add_argument("--tag", default=None, help="a searched categorical parameter (recorded, not used)")
+    parser.add_argument("--units", default=None, help="a searched int parameter (used by --score)")
+    parser.add_argument("--epochs", type=int, default=1, help="how many values --score reports")
+    parser.add_argument(
+        "--score", action="store_true", help="report score(lr, units, tag) instead of --values"
+    )
     parser.add_argument("--values", default="", help="objective values, one per report")
     parser.add_argument("--metric", default="accuracy")
     parser.add_argument("--sleep", type=float, default=0.0, help="seconds before each report")
@@ -85,6 +99,8 @@ def main() -> int:
     rank = int(os.environ.get("RANK", "0"))
     if args.plan and rank == 0:
         apply_plan(args)
+    if args.score:
+        args.values = score(args)
     started = time.time()
     record = {"env": {k: os.environ.get(k) for k in ENV_KEYS}, "argv": sys.argv[1:], "pid": os.getpid()}
     if args.child:
