@@ -73,19 +73,77 @@ def _process_start_time() -> float:
     return psutil.Process().create_time()
 
 
-def run(
-    model_args: ModelArguments, data_args: DataArguments, args: TrainArguments, env: distributed.DistEnv
-) -> int:
+def build_trainer(
+    args: TrainArguments,
+    env: distributed.DistEnv,
+    model: Any,
+    tokenizer: Any,
+    train_set: Any,
+    eval_set: Any,
+    micro_batch: int,
+    accumulation: int,
+    total_steps: int,
+    eval_every: int,
+    scratch_dir: str,
+    callbacks: list[Any],
+) -> Any:
+    """The HF Trainer exactly as trials run it (the throughput bench builds the same one)."""
     from transformers import DataCollatorWithPadding, TrainingArguments
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
-    from trainer import checkpoint, data, modeling
-    from trainer.callbacks import (
-        CountingTrainer,
-        KatibMetricsCallback,
-        compute_metrics,
-        logits_to_predictions,
+    from trainer.callbacks import CountingTrainer, compute_metrics, logits_to_predictions
+
+    training_args = TrainingArguments(
+        output_dir=scratch_dir,  # the Trainer's own checkpoints are off; ours go to --output_dir
+        per_device_train_batch_size=micro_batch,
+        gradient_accumulation_steps=accumulation,
+        per_device_eval_batch_size=max(micro_batch, EVAL_BATCH_SIZE),
+        learning_rate=args.learning_rate,
+        weight_decay=args.weight_decay,
+        # transformers 5: a float in [0, 1) is a ratio of the total steps.
+        warmup_steps=args.warmup_ratio if args.warmup_ratio > 0 else 0,
+        lr_scheduler_type="linear",
+        max_steps=total_steps,
+        eval_strategy="steps",
+        eval_steps=eval_every,
+        logging_strategy="steps",
+        logging_steps=eval_every,
+        save_strategy="no",
+        report_to="none",
+        disable_tqdm=True,
+        log_level="error",
+        log_level_replica="error",
+        seed=args.seed,
+        bf16=args.bf16,
+        fp16=args.fp16,
+        use_cpu=env.device_type == "cpu",
+        dataloader_num_workers=0,
+        # transformers 5 refuses a ddp_backend in a single process.
+        ddp_backend=env.backend if env.distributed else None,
+        ddp_find_unused_parameters=False,
     )
+    trainer = CountingTrainer(
+        model=model,
+        args=training_args,
+        train_dataset=train_set,
+        eval_dataset=eval_set,
+        processing_class=tokenizer,
+        data_collator=DataCollatorWithPadding(tokenizer),
+        compute_metrics=compute_metrics,
+        preprocess_logits_for_metrics=logits_to_predictions,
+        callbacks=callbacks,
+    )
+    # PrinterCallback prints log dicts (with "epoch") on stdout; progress bars are no use in a pod.
+    trainer.remove_callback(PrinterCallback)
+    trainer.remove_callback(ProgressCallback)
+    return trainer
+
+
+def run(
+    model_args: ModelArguments, data_args: DataArguments, args: TrainArguments, env: distributed.DistEnv
+) -> int:
+    from trainer import checkpoint, data, modeling
+    from trainer.callbacks import KatibMetricsCallback
 
     started = _process_start_time()
     t_setup = time.time()
@@ -132,50 +190,11 @@ def run(
 
     model = modeling.load_model(model_args.model_name_or_path, model_args.cache_dir, tokenizer, args.seed)
     scratch = tempfile.TemporaryDirectory(prefix="katib-suite-trainer-")
-    training_args = TrainingArguments(
-        output_dir=scratch.name,  # the Trainer's own checkpoints are off; ours go to --output_dir
-        per_device_train_batch_size=micro_batch,
-        gradient_accumulation_steps=accumulation,
-        per_device_eval_batch_size=max(micro_batch, EVAL_BATCH_SIZE),
-        learning_rate=args.learning_rate,
-        weight_decay=args.weight_decay,
-        # transformers 5: a float in [0, 1) is a ratio of the total steps.
-        warmup_steps=args.warmup_ratio if args.warmup_ratio > 0 else 0,
-        lr_scheduler_type="linear",
-        max_steps=total_steps,
-        eval_strategy="steps",
-        eval_steps=eval_every,
-        logging_strategy="steps",
-        logging_steps=eval_every,
-        save_strategy="no",
-        report_to="none",
-        disable_tqdm=True,
-        log_level="error",
-        log_level_replica="error",
-        seed=args.seed,
-        bf16=args.bf16,
-        fp16=args.fp16,
-        use_cpu=env.device_type == "cpu",
-        dataloader_num_workers=0,
-        # transformers 5 refuses a ddp_backend in a single process.
-        ddp_backend=env.backend if env.distributed else None,
-        ddp_find_unused_parameters=False,
-    )
     metrics_callback = KatibMetricsCallback(args.metrics_file if env.is_main else None)
-    trainer = CountingTrainer(
-        model=model,
-        args=training_args,
-        train_dataset=train_set,
-        eval_dataset=eval_set,
-        processing_class=tokenizer,
-        data_collator=DataCollatorWithPadding(tokenizer),
-        compute_metrics=compute_metrics,
-        preprocess_logits_for_metrics=logits_to_predictions,
-        callbacks=[metrics_callback],
-    )
-    # PrinterCallback prints log dicts (with "epoch") on stdout; progress goes nowhere useful in a pod.
-    trainer.remove_callback(PrinterCallback)
-    trainer.remove_callback(ProgressCallback)
+    trainer = build_trainer(
+        args, env, model, tokenizer, train_set, eval_set, micro_batch, accumulation, total_steps, eval_every,
+        scratch.name, [metrics_callback],
+    )  # fmt: skip
     setup_seconds = time.time() - t_setup
 
     t_train = time.time()
