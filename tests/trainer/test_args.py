@@ -81,6 +81,11 @@ def _error_line(capsys: pytest.CaptureFixture[str]) -> str:
         (["--fp16"], "--fp16 needs a CUDA GPU"),
         (["--dataset=imdb"], "unknown dataset 'imdb'; --dataset must be one of"),
         (["--dataset=/no/such/file.csv"], "not a file or directory"),
+        (
+            ["--dataset=yahoo_answers_topics"],
+            "allow network access (unset HF_HUB_OFFLINE) or pass --dataset=synthetic",
+        ),
+        (["--model_name_or_path=FacebookAI/roberta-large"], "or --model_name_or_path=tiny"),
     ],
 )
 def test_bad_input_gets_one_line_and_non_zero_exit(
@@ -120,3 +125,13 @@ def test_unknown_or_abbreviated_flag_is_one_line(flag: str, capsys: pytest.Captu
     assert main([flag]) != 0
     line = _error_line(capsys)
     assert flag in line and "python -m trainer.train --help" in line
+
+
+def test_several_processes_per_pod_without_torchrun_is_refused(
+    capsys: pytest.CaptureFixture[str], tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A PyTorchJob with nprocPerNode=2 running plain `python -m trainer.train` would hang; say so instead.
+    monkeypatch.setenv("PET_NPROC_PER_NODE", "2")
+    monkeypatch.delenv("TORCHELASTIC_RUN_ID", raising=False)
+    assert main([f"--output_dir={tmp_path}"]) != 0
+    assert "run it as `torchrun -m trainer.train ...`" in _error_line(capsys)
