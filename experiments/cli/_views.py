@@ -138,6 +138,7 @@ def trials_table(
 ):
     from rich.table import Table
 
+    now = now or now_utc()  # running trials show how long they have run so far
     objective = experiment.objective.objective_metric_name
     table = Table(show_edge=False, pad_edge=False, header_style="bold")
     table.add_column("TRIAL", no_wrap=True)
