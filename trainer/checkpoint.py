@@ -30,7 +30,7 @@ def check_output_dir(output_dir: str) -> None:
     """Fail before training, not after, when the destination cannot be written."""
     if s3.is_s3_uri(output_dir):
         bucket, _ = s3.parse_s3_uri(output_dir)
-        with s3.s3_errors(output_dir, "write to"):
+        with s3.s3_errors(output_dir, "write to", bucket_call=True):
             s3.client().head_bucket(Bucket=bucket)
         return
     path = Path(output_dir).expanduser()

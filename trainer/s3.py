@@ -60,8 +60,11 @@ def transfer_config() -> Any:
 
 
 @contextmanager
-def s3_errors(uri: str, action: str):
-    """Translate botocore exceptions raised inside the block into one actionable ``S3Error``."""
+def s3_errors(uri: str, action: str, bucket_call: bool = False):
+    """Translate botocore exceptions raised inside the block into one actionable ``S3Error``.
+
+    ``bucket_call``: the block calls a bucket-level API (head_bucket), whose bare 404 means no bucket.
+    """
     from boto3.exceptions import S3UploadFailedError
     from botocore.exceptions import (
         BotoCoreError,
@@ -89,7 +92,7 @@ def s3_errors(uri: str, action: str):
         response = getattr(cause, "response", None) or {}
         code = str(response.get("Error", {}).get("Code", ""))
         bucket = parse_s3_uri(uri)[0]
-        if code == "NoSuchBucket":
+        if code == "NoSuchBucket" or (bucket_call and code in ("404", "NotFound")):
             raise S3Error(
                 f"cannot {action} {uri}: bucket {bucket!r} does not exist; create it first"
             ) from None

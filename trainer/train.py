@@ -150,10 +150,10 @@ def run(
     micro_batch, accumulation = split_global_batch(
         args.global_batch_size, env.world_size, args.per_device_batch_size
     )
-    if env.is_main:
-        checkpoint.check_output_dir(args.output_dir)
 
     def prepare() -> tuple[Any, Any, Any, Any]:
+        if env.is_main:  # fail before training, not after it, when the checkpoint cannot be written
+            checkpoint.check_output_dir(args.output_dir)
         raw = data.load_raw(
             data_args.dataset, model_args.cache_dir, data_args.max_train_samples, data_args.max_eval_samples
         )

@@ -135,3 +135,14 @@ def test_several_processes_per_pod_without_torchrun_is_refused(
     monkeypatch.delenv("TORCHELASTIC_RUN_ID", raising=False)
     assert main([f"--output_dir={tmp_path}"]) != 0
     assert "run it as `torchrun -m trainer.train ...`" in _error_line(capsys)
+
+
+def test_missing_output_bucket_is_reported_before_training(
+    s3_env: dict[str, str], capsys: pytest.CaptureFixture[str], tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KATIB_SUITE_CACHE", str(tmp_path))
+    code = main(
+        ["--model_name_or_path=tiny", "--dataset=synthetic", "--output_dir=s3://no-such-bucket/exp/t1/"]
+    )
+    assert code != 0
+    assert "bucket 'no-such-bucket' does not exist; create it first" in _error_line(capsys)
