@@ -147,12 +147,14 @@ class Runner:
         self._attrs = self.store.study_attrs(self.name)
         started = self._attrs.get("start_time") or now().isoformat()
         self._set_experiment(
+            # The identity first: attributes are written one by one, and a reader (`katib experiment
+            # status`) that saw Running without a live runner would reconcile this live run as dead.
+            runner=runner_identity() | {"heartbeat": now().isoformat()},
             condition=EXPERIMENT_RUNNING,
             reason="ExperimentRunning",
             message="Experiment is running",
             start_time=started,
             completion_time=None,
-            runner=runner_identity() | {"heartbeat": now().isoformat()},
         )
         deadline = time.monotonic() + timeout if timeout is not None else None
         previous = self._install_sigterm()
