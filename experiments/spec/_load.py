@@ -47,7 +47,21 @@ def compose(exp: Experiment, search_space: str | Path | dict) -> Experiment:
     else:
         source = str(search_space)
         data = read_yaml(search_space, "search-space")
-    return dataclasses.replace(exp, **parse_search_space(data, source=source))
+    composed = dataclasses.replace(exp, **parse_search_space(data, source=source))
+    return _keep_hyperband_resource(exp, composed)
+
+
+def _keep_hyperband_resource(exp: Experiment, composed: Experiment) -> Experiment:
+    # hyperband's resource parameter (resource_name) is the budget the algorithm assigns and the trial template
+    # is written around, not a search dimension: a search space that does not name it keeps the experiment's,
+    # so `quickstart-hyperband.yaml --search-space lr-batch.yaml` swaps lr and batch size and keeps the epochs.
+    if exp.algorithm.algorithm_name != "hyperband":
+        return composed
+    resource = exp.algorithm.settings.get("resource_name")
+    if resource is None or any(p.name == resource for p in composed.parameters):
+        return composed
+    kept = tuple(p for p in exp.parameters if p.name == resource)
+    return dataclasses.replace(composed, parameters=composed.parameters + kept)
 
 
 def load_experiment(path: str | Path, search_space: str | Path | dict | None = None) -> Experiment:

@@ -71,7 +71,11 @@ def test_every_shipped_experiment_validates_with_every_search_space(experiment, 
     exp = load_experiment(experiment, search_space=space)
     if space is not None:
         spec = yaml.safe_load(space.read_text())
-        assert [p.name for p in exp.parameters] == [p["name"] for p in spec["parameters"]]
+        expected = [p["name"] for p in spec["parameters"]]
+        original = parse_experiment(yaml.safe_load(experiment.read_text()))
+        if original.algorithm.algorithm_name == "hyperband":  # its budget parameter is kept (see compose)
+            expected.append(original.algorithm.settings["resource_name"])
+        assert [p.name for p in exp.parameters] == expected
         if "algorithm" in spec:
             assert exp.algorithm.algorithm_name == spec["algorithm"]["algorithmName"]
 
@@ -85,6 +89,18 @@ def test_compose_replaces_parameters_and_algorithm_only(quickstart):
     assert composed.max_trial_count == base.max_trial_count
     as_yaml = to_dict(composed)
     assert as_yaml["kind"] == "Experiment" and as_yaml["spec"]["algorithm"] == {"algorithmName": "grid"}
+
+
+def test_compose_keeps_the_hyperband_budget_parameter():
+    base = load_experiment(REPO / "experiments" / "quickstart-hyperband.yaml")
+    composed = load_experiment(
+        REPO / "experiments" / "quickstart-hyperband.yaml",
+        search_space=REPO / "search_spaces" / "lr-batch.yaml",
+    )
+    assert [p.name for p in composed.parameters] == ["lr", "batch_size", "epochs"]
+    assert composed.parameter("epochs") == base.parameter("epochs")
+    assert composed.parameter("lr").feasible_space.max == "5e-5"  # the search space's range, not the file's
+    assert composed.algorithm == base.algorithm
 
 
 def test_shipped_cluster_experiment_is_what_the_brief_asks():
