@@ -85,6 +85,21 @@ def register(verbs) -> None:
         "--search-space", metavar="S", help="a search-space YAML replacing spec.parameters/algorithm"
     )
     p.add_argument("--name", metavar="N", help="run under this name instead of metadata.name")
+    p.add_argument(
+        "--detach",
+        action="store_true",
+        help="run the sweep in a background process and return; follow it with `katib experiment watch NAME`",
+    )
+    _common(p)
+
+    p = _verb(
+        verbs,
+        "watch",
+        "follow a running experiment's live progress (runs it here if no runner drives it)",
+        "  katib experiment submit experiments/quickstart.yaml --detach\n  katib experiment watch quickstart",
+        _watch,
+    )
+    p.add_argument("name", metavar="NAME")
     _common(p)
 
     p = _verb(
@@ -216,7 +231,52 @@ def _submit(args) -> int:
             f"or remove it with `katib experiment delete {name} --yes{flag}`"
         )
     handle = backend.submit(experiment, name=args.name)
+    if args.detach:
+        return _detach(handle, args)
     return _drive(handle, args, experiment.parallel_trial_count, experiment.max_trial_count)
+
+
+def _detach(handle, args, start_timeout: float = 60.0) -> int:
+    """Start ``katib experiment watch NAME`` in its own session (it drives the sweep) and return.
+
+    Returns only once that runner has taken the experiment (it left Created), so a ``watch`` typed
+    right after follows it instead of starting a second runner.
+    """
+    import subprocess
+    import time
+
+    log = Path.cwd() / ".katib" / f"runner-{handle.name}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "experiments.cli", "experiment", "watch", handle.name]
+    if args.storage:
+        command += ["--storage", args.storage]
+    if args.backend != "local":
+        command += ["--backend", args.backend]
+    with log.open("ab") as out:
+        runner = subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    deadline = time.monotonic() + start_timeout
+    while handle.status().condition == "Created":
+        if runner.poll() is not None or time.monotonic() > deadline:
+            raise KatibSuiteError(
+                f"the background runner for {handle.name} did not start (exit code {runner.poll()}); "
+                f"see {log}, then run it here with `katib experiment watch {handle.name}{_storage_flag(args)}`"
+            )
+        time.sleep(0.2)
+    flag = _storage_flag(args)
+    print(f"experiment {handle.name} is running in the background (pid {runner.pid}, log: {log})")
+    print(f"  follow it:  katib experiment watch {handle.name}{flag}")
+    print(f"  stop it:    kill -INT {runner.pid}   # finished trials are kept; resume continues it")
+    return 0
+
+
+def _watch(args) -> int:
+    handle = _get(_backend(args), args.name)
+    experiment = handle.experiment
+    # Running means another process drives it: Ctrl-C here only stops watching.
+    following = handle.status().condition == "Running"
+    return _drive(handle, args, experiment.parallel_trial_count, experiment.max_trial_count, following)
 
 
 def _resume(args) -> int:
@@ -235,7 +295,7 @@ def _resume(args) -> int:
     return _drive(handle, args, parallel, args.max_trials or experiment.max_trial_count)
 
 
-def _drive(handle, args, parallel: int | None, max_trials: int | None) -> int:
+def _drive(handle, args, parallel: int | None, max_trials: int | None, following: bool = False) -> int:
     """Run the experiment under the progress view; Ctrl-C keeps what finished and says how to go on."""
     from experiments.cli._views import ProgressView, print_summary
 
@@ -245,6 +305,9 @@ def _drive(handle, args, parallel: int | None, max_trials: int | None) -> int:
         with view:
             final = handle.wait(progress=view.update)
     except KeyboardInterrupt:
+        if following:
+            print(f"\nstopped watching; {handle.name} keeps running in its own process", file=sys.stderr)
+            return 130
         kept = ""
         try:
             from experiments.backends._protocol import TRIAL_FINISHED, TRIAL_KILLED

@@ -355,6 +355,37 @@ def test_failed_experiment_exits_1_and_points_at_the_failed_trials_log(workspace
     assert "boom: cannot train with x = 0.3" in out
 
 
+@pytest.mark.slow
+def test_detach_runs_in_the_background_and_watch_follows_it(workspace, capsys, monkeypatch):
+    monkeypatch.setenv("PYTHONPATH", str(REPO_ROOT))  # the background runner is `python -m experiments.cli`
+    write_experiment(workspace / "bg.yaml", name="bg", values=("0.3", "0.6"), parallel=1, sleep="0.3")
+    started = time.monotonic()
+    code, out, err = run_cli(capsys, "submit", "bg.yaml", "--detach")
+    assert code == 0, err
+    assert time.monotonic() - started < 30  # returned while the sweep goes on
+    assert "experiment bg is running in the background" in out and "katib experiment watch bg" in out
+    pid = int(out.split("(pid ")[1].split(",")[0])
+
+    code, out, err = run_cli(capsys, "watch", "bg")  # follows the runner until the sweep ends
+    assert code == 0, out + err
+    assert "Succeeded (ExperimentMaxTrialsReached)" in out and "trials:   2 of 2 (2 Succeeded)" in out
+    runner_log = (workspace / ".katib" / "runner-bg.log").read_text()
+    assert "best so far: bg-" in runner_log  # the runner wrote its own plain progress
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and _alive(pid):
+        time.sleep(0.2)
+    assert not _alive(pid)
+
+
+def _alive(pid: int) -> bool:
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
 def test_invalid_experiment_file_exits_1_with_the_field_path(workspace, capsys):
     (workspace / "bad.yaml").write_text("apiVersion: kubeflow.org/v1beta1\nkind: Experiment\nspec: {}\n")
     code, _, err = run_cli(capsys, "submit", "bad.yaml")
