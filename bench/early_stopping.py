@@ -1,12 +1,12 @@
 """Compute saved by Katib's medianstop, and what it costs in best objective, on the real trainer.
 
-    python bench/early_stopping.py                      # default: 6 trials per arm, ~10 min on 2 cores
-    python bench/early_stopping.py --trials 16 --max-steps 240 --eval-steps 20
+    python bench/early_stopping.py                      # default: 10 trials per arm, ~10 min on 2 cores
+    python bench/early_stopping.py --trials 16 --max-steps 400 --eval-steps 40 --sequential
 
 The same Experiment (tiny RoBERTa on the synthetic topic dataset, random search over learning rate and
 global batch size with a fixed random_state, so both arms get the same assignments in the same order)
-runs twice through the local backend, one trial at a time: without early stopping, then with
-``medianstop``. Trial-seconds are the summed wall time of every trial (start to end, process start-up
+runs twice through the local backend, one trial at a time per arm: without early stopping and with
+``medianstop`` (side by side, one core each, or ``--sequential``). Trial-seconds are the summed wall time of every trial (start to end, process start-up
 included). Prints JSON; the target is >= 30 % trial-seconds saved with the best eval_accuracy within
 1 point. Timings on a shared machine are noisy.
 """
@@ -131,11 +131,13 @@ def experiment_yaml(name: str, args, early_stopping: bool) -> str:
     return yaml.safe_dump(document, sort_keys=False)
 
 
-def run_arm(backend, work: Path, name: str, args, early_stopping: bool):
+def run_arm(work: Path, name: str, args, early_stopping: bool) -> dict:
+    from experiments.backends import get_backend
     from experiments.spec import load_experiment
 
     path = work / f"{name}.yaml"
     path.write_text(experiment_yaml(name, args, early_stopping))
+    backend = get_backend("local", storage=f"sqlite:///{work / f'{name}.db'}", workdir=work)
     started = time.perf_counter()
     status = backend.submit(load_experiment(path)).wait()
     wall = time.perf_counter() - started
@@ -143,63 +145,106 @@ def run_arm(backend, work: Path, name: str, args, early_stopping: bool):
         (t.completion_time - t.start_time).total_seconds() for t in status.trials if t.completion_time
     )
     accuracies = [float(m.max) for t in status.trials if (m := t.metric(OBJECTIVE)) is not None]
-    return status, seconds, max(accuracies, default=float("nan")), wall
+    return {
+        "trial_seconds": seconds,
+        "best": max(accuracies, default=float("nan")),
+        "wall_s": wall,
+        "conditions": [t.condition for t in status.trials],
+        "early_stopped": status.count("EarlyStopped"),
+    }
+
+
+def _arm_command(args, arm: str) -> list[str]:
+    flags = [f"--{k.replace('_', '-')}={v}" for k, v in vars(args).items() if k not in ("arm", "sequential")]
+    return [sys.executable, str(Path(__file__).resolve()), f"--arm={arm}", *flags]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--trials", type=int, default=6, help="maxTrialCount of each arm (default 6)")
-    parser.add_argument("--max-steps", type=int, default=60, help="optimizer steps per trial (default 60)")
-    parser.add_argument("--eval-steps", type=int, default=5, help="evaluate every N steps (default 5)")
+    parser.add_argument("--trials", type=int, default=10, help="maxTrialCount of each arm (default 10)")
+    parser.add_argument("--max-steps", type=int, default=300, help="optimizer steps per trial (default 300)")
+    parser.add_argument("--eval-steps", type=int, default=20, help="evaluate every N steps (default 20)")
     parser.add_argument("--train-rows", type=int, default=2000)
     parser.add_argument("--eval-rows", type=int, default=128)
-    parser.add_argument("--seq-len", type=int, default=64)
-    parser.add_argument("--lr-min", default="1e-5")
-    parser.add_argument("--lr-max", default="5e-3")
+    parser.add_argument("--seq-len", type=int, default=32)
+    parser.add_argument("--lr-min", default="1e-4")
+    parser.add_argument("--lr-max", default="1e-1")
     parser.add_argument(
         "--min-trials-required", type=int, default=2, help="medianstop setting (Katib default 3)"
     )
-    parser.add_argument("--start-step", type=int, default=4, help="medianstop setting (Katib default 4)")
+    parser.add_argument("--start-step", type=int, default=3, help="medianstop setting (Katib default 4)")
     parser.add_argument("--seed", type=int, default=3, help="random_state and trainer seed")
     parser.add_argument("--threads", type=int, default=1, help="OMP_NUM_THREADS per trial")
+    parser.add_argument(
+        "--sequential",
+        action="store_true",
+        help="run the arms one after the other (default: side by side, one core each; the arm without "
+        "early stopping then runs its last trials alone and faster, so the saving is understated)",
+    )
+    parser.add_argument("--arm", choices=["off", "on"], help=argparse.SUPPRESS)
+    parser.add_argument("--workdir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from experiments.backends import get_backend
+    if args.arm:  # one arm, in its own process (the runner owns signal handlers, so no threads)
+        os.environ["KATIB_SUITE_CACHE"] = str(args.workdir / "cache")
+        print(json.dumps(run_arm(args.workdir, f"es-{args.arm}", args, args.arm == "on")))
+        return 0
 
     with tempfile.TemporaryDirectory(prefix="katib-bench-es-") as tmp:
         work = Path(tmp)
         args.workdir = work
         # One cache for both arms, warmed first: the tokenizer and tokenized dataset are built once,
         # so neither arm pays for it inside its trial-seconds.
-        os.environ["KATIB_SUITE_CACHE"] = str(work / "cache")
+        env = {**os.environ, "KATIB_SUITE_CACHE": str(work / "cache"), "OMP_NUM_THREADS": str(args.threads)}
         warm = [sys.executable, "-m", "trainer.train", *trainer_args(args), "--max_steps=1", "--eval_steps=1"]
         warm += ["--learning_rate=1e-4", "--global_batch_size=16", f"--output_dir={work / 'warmup'}"]
-        subprocess.run(warm, cwd=REPO, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run(
+            warm, cwd=REPO, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
 
-        backend = get_backend("local", storage=f"sqlite:///{work / 'bench.db'}", workdir=work)
-        without, seconds_without, best_without, wall_without = run_arm(backend, work, "es-off", args, False)
-        with_, seconds_with, best_with, wall_with = run_arm(backend, work, "es-on", args, True)
+        results = {}
+        if args.sequential:
+            for arm in ("off", "on"):
+                done = subprocess.run(_arm_command(args, arm), capture_output=True, text=True, check=True)
+                results[arm] = json.loads(done.stdout.strip().splitlines()[-1])
+        else:
+            procs = {
+                arm: subprocess.Popen(_arm_command(args, arm), stdout=subprocess.PIPE, text=True)
+                for arm in ("off", "on")
+            }
+            for arm, proc in procs.items():
+                out, _ = proc.communicate()
+                if proc.returncode:
+                    print(f"arm {arm} failed with exit code {proc.returncode}", file=sys.stderr)
+                    return 1
+                results[arm] = json.loads(out.strip().splitlines()[-1])
 
-    saved = 100 * (1 - seconds_with / seconds_without)
-    delta = 100 * (best_without - best_with)
+    off, on = results["off"], results["on"]
+    saved = 100 * (1 - on["trial_seconds"] / off["trial_seconds"])
+    delta = 100 * (off["best"] - on["best"])
     print(
         json.dumps(
             {
                 "trials": args.trials,
-                "trial_seconds_without": round(seconds_without, 1),
-                "trial_seconds_with": round(seconds_with, 1),
+                "trial_seconds_without": round(off["trial_seconds"], 1),
+                "trial_seconds_with": round(on["trial_seconds"], 1),
                 "saved_pct": round(saved, 1),
-                "best_without": round(best_without, 4),
-                "best_with": round(best_with, 4),
+                "best_without": round(off["best"], 4),
+                "best_with": round(on["best"], 4),
                 "delta_points": round(delta, 2),
-                "early_stopped": with_.count("EarlyStopped"),
-                "conditions_without": [t.condition for t in without.trials],
-                "conditions_with": [t.condition for t in with_.trials],
-                "wall_s": round(wall_without + wall_with, 1),
+                "early_stopped": on["early_stopped"],
+                "conditions_without": off["conditions"],
+                "conditions_with": on["conditions"],
+                "wall_s": round(
+                    max(off["wall_s"], on["wall_s"]) if not args.sequential else off["wall_s"] + on["wall_s"],
+                    1,
+                ),
+                "arms": "sequential" if args.sequential else "side by side",
                 "settings": {
                     "max_steps": args.max_steps,
                     "eval_steps": args.eval_steps,
+                    "lr": [args.lr_min, args.lr_max],
                     "min_trials_required": args.min_trials_required,
                     "start_step": args.start_step,
                 },
