@@ -42,6 +42,9 @@ EXPERIMENT_LABEL = "katib.kubeflow.org/experiment"
 _CREATED = ("ExperimentCreated", "Experiment is created")
 _RUNNING = ("ExperimentRunning", "Experiment is running")
 _RESTARTING = ("ExperimentRestarting", "Experiment is restarting")
+# Katib's controller writes reason "ExperimentFailed" when maxFailedTrialCount is reached; backends
+# record the more specific name, which is mapped back here so ``.status`` reads as Katib's.
+_KATIB_REASONS = {"ExperimentMaxFailedTrialsReached": "ExperimentFailed"}
 _END_MESSAGES = {
     "ExperimentGoalReached": "Experiment has succeeded because Objective goal has reached",
     "ExperimentMaxTrialsReached": "Experiment has succeeded because max trial count has reached",
@@ -112,12 +115,14 @@ def experiment_conditions(status: ExperimentStatus, now: datetime | None = None)
     if status.condition in (EXPERIMENT_SUCCEEDED, EXPERIMENT_FAILED):
         end = status.completion_time or now
         conditions.append(_condition(EXPERIMENT_RUNNING, "False", *_RUNNING, end))
-        message = status.message or _END_MESSAGES.get(status.reason, "")
-        conditions.append(_condition(status.condition, "True", status.reason, message, end))
+        # Katib's own message for the ends it knows; the backend's for local-only ends (ExperimentKilled).
+        message = _END_MESSAGES.get(status.reason) or status.message
+        reason = _KATIB_REASONS.get(status.reason, status.reason)
+        conditions.append(_condition(status.condition, "True", reason, message, end))
         return conditions
     # Running, and anything a newer backend might add: report it as the current condition.
     reason = status.reason or _RUNNING[0]
-    message = status.message or (_RUNNING[1] if status.condition == EXPERIMENT_RUNNING else "")
+    message = _RUNNING[1] if status.condition == EXPERIMENT_RUNNING else status.message
     conditions.append(_condition(status.condition, "True", reason, message, now or start))
     return conditions
 

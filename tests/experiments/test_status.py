@@ -111,7 +111,7 @@ def test_no_optimal_trial_yet_is_an_empty_struct():
             [
                 ("Created", "True", "ExperimentCreated"),
                 ("Running", "False", "ExperimentRunning"),
-                ("Failed", "True", "ExperimentMaxFailedTrialsReached"),
+                ("Failed", "True", "ExperimentFailed"),  # the reason string Katib's controller writes
             ],
         ),
     ],
@@ -174,3 +174,19 @@ def test_experiment_document_keeps_spec_and_metadata():
     assert doc["metadata"]["creationTimestamp"] == "2026-01-01T10:00:00Z"
     assert doc["spec"] == {"x": 1}
     assert doc["status"]["conditions"][0]["type"] == "Created"
+
+
+def test_katibs_messages_for_known_ends_and_the_backends_for_local_ones():
+    local = ExperimentStatus(
+        name="exp",
+        condition="Failed",
+        reason="ExperimentKilled",
+        message="continue with `katib experiment resume exp`",
+    )
+    assert katib_status(local)["conditions"][-1]["message"] == "continue with `katib experiment resume exp`"
+    done = ExperimentStatus(
+        name="exp", condition="Succeeded", reason="ExperimentMaxTrialsReached", message="3 done"
+    )
+    assert katib_status(done)["conditions"][-1]["message"] == (
+        "Experiment has succeeded because max trial count has reached"
+    )
