@@ -178,6 +178,8 @@ CASES = [
         "grid-too-many-trials",
         both(
             set_((*SPEC, "algorithm"), {"algorithmName": "grid"}),
+            set_((*FS, "min"), "1e-5"),
+            set_((*FS, "max"), "5e-4"),
             set_((*FS, "step"), "2e-4"),
             set_((*FS, "distribution"), "uniform"),
             set_((*SPEC, "maxTrialCount"), 20),
