@@ -365,7 +365,7 @@ CASES = [
     ),
     (
         "param-min-over-max",
-        set_((*FS, "min"), "1e-3"),
+        set_((*FS, "min"), "1e-2"),
         "spec.parameters[0].feasibleSpace",
         "min must be <= max",
     ),
