@@ -126,7 +126,9 @@ class ExperimentHandle(Protocol):
 
     name: str
 
-    def wait(self, progress: ProgressCallback | None = None, timeout: float | None = None) -> ExperimentStatus: ...
+    def wait(
+        self, progress: ProgressCallback | None = None, timeout: float | None = None
+    ) -> ExperimentStatus: ...
 
     def status(self) -> ExperimentStatus: ...
 
