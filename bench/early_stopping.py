@@ -1,7 +1,7 @@
 """Compute saved by Katib's medianstop, and what it costs in best objective, on the real trainer.
 
     python bench/early_stopping.py                      # default: 10 trials per arm, ~10 min on 2 cores
-    python bench/early_stopping.py --trials 16 --max-steps 400 --eval-steps 40 --sequential
+    python bench/early_stopping.py --trials 16 --max-steps 1200 --eval-steps 80 --sequential
 
 The same Experiment (tiny RoBERTa on the synthetic topic dataset, random search over learning rate and
 global batch size with a fixed random_state, so both arms get the same assignments in the same order)
@@ -162,8 +162,8 @@ def _arm_command(args, arm: str) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--trials", type=int, default=10, help="maxTrialCount of each arm (default 10)")
-    parser.add_argument("--max-steps", type=int, default=300, help="optimizer steps per trial (default 300)")
-    parser.add_argument("--eval-steps", type=int, default=20, help="evaluate every N steps (default 20)")
+    parser.add_argument("--max-steps", type=int, default=600, help="optimizer steps per trial (default 600)")
+    parser.add_argument("--eval-steps", type=int, default=40, help="evaluate every N steps (default 40)")
     parser.add_argument("--train-rows", type=int, default=2000)
     parser.add_argument("--eval-rows", type=int, default=128)
     parser.add_argument("--seq-len", type=int, default=32)
