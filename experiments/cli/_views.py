@@ -225,6 +225,8 @@ def best_lines(status: ExperimentStatus, experiment: Experiment) -> list[str]:
     value = objective_value(best, experiment)
     lines = [f"  best:     [bold]{best.name}[/] {objective}={short(value) if value else '-'}"]
     lines.append(f"            {params_text(best.parameters)}")
+    if best.output_dir:
+        lines.append(f"            checkpoint: {best.output_dir}")
     return lines
 
 
@@ -246,8 +248,6 @@ def next_steps(status: ExperimentStatus, experiment: Experiment, storage_flag: s
     if status.finished and status.reason == "ExperimentMaxTrialsReached" and resumable:
         more = (status.max_trial_count or len(status.trials)) + 4
         steps.append(f"katib experiment resume {name} --max-trials {more}{storage_flag}   # run more trials")
-    if status.optimal_trial is not None and status.condition == "Succeeded":
-        steps.append(f"promote-best {name} --to s3://<bucket>/models/<model>")
     return steps
 
 
