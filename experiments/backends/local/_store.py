@@ -163,7 +163,7 @@ class Store:
 
     def set_study_attrs(self, name: str, **attrs: Any) -> None:
         study_id = self.storage.get_study_id_from_name(name)
-        for key, value in attrs.items():
+        for key, value in _condition_last(attrs):
             self.storage.set_study_user_attr(study_id, key, _jsonable(value))
 
     # -- trials --------------------------------------------------------------------------------------
@@ -174,7 +174,7 @@ class Store:
         ]
 
     def set_trial_attrs(self, trial_id: int, **attrs: Any) -> None:
-        for key, value in attrs.items():
+        for key, value in _condition_last(attrs):
             self.storage.set_trial_user_attr(trial_id, key, _jsonable(value))
 
     def records(self, name: str, metric_names: Sequence[str]) -> list[TrialRecord]:
@@ -269,6 +269,13 @@ def to_record(trial, metric_names: Sequence[str]) -> TrialRecord:
         log_dir=Path(log_dir) if log_dir else None,
         output_dir=attrs.get("output_dir"),
     )
+
+
+def _condition_last(attrs: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """Each attribute is its own transaction in Optuna's storage, and readers trust ``condition``: written
+    last, a runner killed half-way leaves the old condition (which reconcile then settles), never a
+    finished condition without its observations, times or message."""
+    return sorted(attrs.items(), key=lambda item: item[0] == "condition")
 
 
 def _jsonable(value: Any) -> Any:
