@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 from typing import Any, TextIO
 
 from experiments.backends._protocol import (
+    REASON_KILLED,
     TRIAL_EARLY_STOPPED,
     TRIAL_FAILED,
     TRIAL_FINISHED,
@@ -77,23 +78,38 @@ def latest_objective(trial: TrialRecord, experiment: Experiment) -> str | None:
     return summary.latest if summary else None
 
 
+def interrupted(trial: TrialRecord) -> bool:
+    """Killed by Ctrl-C / a dead runner: not the trial's doing, so it does not use up maxTrialCount
+    (resume runs a new trial in its place) and its partial duration says nothing about a trial's cost."""
+    return trial.condition == TRIAL_KILLED and trial.reason == REASON_KILLED
+
+
+def counted_finished(status: ExperimentStatus) -> int:
+    """Finished trials that count toward maxTrialCount, as the runner counts them."""
+    return sum(1 for t in status.trials if t.condition in TRIAL_FINISHED and not interrupted(t))
+
+
 def estimate_eta(
     status: ExperimentStatus, parallelism: int, max_trials: int | None, now: datetime | None = None
 ) -> float | None:
     """Seconds until the budget is spent, from the mean duration of finished trials.
 
     Trials still to start cost a mean duration each, running ones what is left of theirs; the work is
-    spread over ``parallelism`` slots. None while no trial has finished (nothing to go on) or with no
-    trial budget.
+    spread over ``parallelism`` slots. None while no trial has finished (nothing to go on), with no
+    trial budget, or once the experiment has ended.
     """
-    if not max_trials:
+    if not max_trials or status.finished:
         return None
     now = now or now_utc()
-    finished = [d for t in status.trials if t.condition in TRIAL_FINISHED and (d := duration(t)) is not None]
+    finished = [
+        d
+        for t in status.trials
+        if t.condition in TRIAL_FINISHED and not interrupted(t) and (d := duration(t)) is not None
+    ]
     if not finished:
         return None
     mean = sum(finished) / len(finished)
-    done = sum(1 for t in status.trials if t.condition in TRIAL_FINISHED)
+    done = counted_finished(status)
     running = [t for t in status.trials if t.condition not in TRIAL_FINISHED]
     to_start = max(0, max_trials - done - len(running))
     left_running = sum(max(0.0, mean - (duration(t, now) or 0.0)) for t in running)
@@ -349,14 +365,16 @@ class ProgressView:
         elapsed = time.monotonic() - self.started
         if status is None:
             return f"[bold]{self.name}[/]  starting…  elapsed {human_seconds(elapsed)}"
-        done = sum(1 for t in status.trials if t.condition in TRIAL_FINISHED)
+        done = counted_finished(status)
         running = status.count(TRIAL_RUNNING)
         budget = f"/{self.max_trials}" if self.max_trials else ""
         eta = estimate_eta(status, self.parallelism, self.max_trials, now)
         condition = f"[{_STYLE.get(status.condition, '')}]{status.condition}[/]"
+        killed = sum(1 for t in status.trials if interrupted(t))
         text = (
             f"[bold]{self.name}[/]  {condition}  {done}{budget} finished, {running} running"
-            f"  elapsed {human_seconds(elapsed)}  ETA {human_seconds(eta) if eta is not None else '-'}"
+            + (f", {killed} interrupted" if killed else "")
+            + f"  elapsed {human_seconds(elapsed)}  ETA {human_seconds(eta) if eta is not None else '-'}"
         )
         best = status.optimal_trial
         if best is not None:

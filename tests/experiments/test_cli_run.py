@@ -6,6 +6,7 @@ throw-away SQLite storage per test.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -83,6 +84,37 @@ def test_eta_counts_what_is_left_of_running_trials():
     status = ExperimentStatus(name="exp", condition="Running", trials=(record("a", "Succeeded", 10), running))
     # 6 s left of b, nothing else to start (budget 2), one slot
     assert estimate_eta(status, 1, 2, now=now) == pytest.approx(6.0)
+
+
+def interrupted_record(name, seconds, started=T0) -> TrialRecord:
+    return dataclasses.replace(record(name, "Killed", seconds, started=started), reason="ExperimentKilled")
+
+
+def test_trials_killed_by_ctrl_c_do_not_use_up_the_budget_in_progress_or_eta():
+    # After Ctrl-C + resume: 2 done (10 s each), 1 interrupted after 2 s, 1 running; budget 5.
+    now = T0 + timedelta(seconds=100)
+    trials = (
+        record("a", "Succeeded", 10),
+        record("b", "Succeeded", 10),
+        interrupted_record("c", 2),
+        record("d", "Running", started=now - timedelta(seconds=4)),
+    )
+    status = ExperimentStatus(name="exp", condition="Running", trials=trials)
+    # resume replaces c: 2 still to start (20 s) + 6 s left of d, one slot; c's 2 s is not a trial's cost
+    assert estimate_eta(status, 1, 5, now=now) == pytest.approx(26.0)
+    view = ProgressView(bare_experiment(), "exp", parallelism=1, max_trials=5, live=False)
+    view.update(status)
+    assert "2/5 finished, 1 running, 1 interrupted" in view.header(now)
+
+
+def test_no_eta_once_the_experiment_has_ended():
+    status = ExperimentStatus(
+        name="exp", condition="Failed", trials=(record("a", "Succeeded", 10), interrupted_record("b", 3))
+    )
+    assert estimate_eta(status, 1, 5, now=T0 + timedelta(seconds=60)) is None
+    view = ProgressView(bare_experiment(), "exp", parallelism=1, max_trials=5, live=False)
+    view.update(status)
+    assert "ETA -" in view.header()
 
 
 @pytest.mark.parametrize(
