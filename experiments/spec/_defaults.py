@@ -14,7 +14,15 @@ JOB_FAILURE_CONDITION = 'status.conditions.#(type=="Failed")#|#(status=="True")#
 KUBEFLOW_JOB_SUCCESS_CONDITION = 'status.conditions.#(type=="Succeeded")#|#(status=="True")#'
 KUBEFLOW_JOB_FAILURE_CONDITION = 'status.conditions.#(type=="Failed")#|#(status=="True")#'
 KUBEFLOW_JOB_PRIMARY_POD_LABELS = {"training.kubeflow.org/job-role": "master"}
+# MXJob is not here: it left the Training Operator (v1.8) and Katib's KubeflowJobKinds, so an MXJob
+# template without its own success/failure conditions is rejected, as Katib's webhook does.
 KUBEFLOW_JOB_KINDS = ("TFJob", "PyTorchJob", "XGBoostJob", "MPIJob")
+# Kubeflow Trainer v2 (trainer.kubeflow.org TrainJob): Katib defaults these too (constants.go), the
+# primary pod being the JobSet's "node" replicated job.
+TRAINJOB_KIND = "TrainJob"
+TRAINJOB_SUCCESS_CONDITION = 'status.conditions.#(type=="Complete")#|#(status=="True")#'
+TRAINJOB_FAILURE_CONDITION = 'status.conditions.#(type=="Failed")#|#(status=="True")#'
+TRAINJOB_PRIMARY_POD_LABELS = {"jobset.sigs.k8s.io/replicatedjob-name": "node"}
 DEFAULT_TFEVENT_DIR = "/var/log/katib/tfevent/"
 DEFAULT_PROMETHEUS_PATH = "/metrics"
 DEFAULT_PROMETHEUS_PORT = 8080
@@ -48,6 +56,10 @@ def _trial_template(exp: Experiment):
         changes["success_condition"] = tt.success_condition or KUBEFLOW_JOB_SUCCESS_CONDITION
         changes["failure_condition"] = tt.failure_condition or KUBEFLOW_JOB_FAILURE_CONDITION
         changes["primary_pod_labels"] = dict(tt.primary_pod_labels) or dict(KUBEFLOW_JOB_PRIMARY_POD_LABELS)
+    elif kind == TRAINJOB_KIND:
+        changes["success_condition"] = tt.success_condition or TRAINJOB_SUCCESS_CONDITION
+        changes["failure_condition"] = tt.failure_condition or TRAINJOB_FAILURE_CONDITION
+        changes["primary_pod_labels"] = dict(tt.primary_pod_labels) or dict(TRAINJOB_PRIMARY_POD_LABELS)
     return dataclasses.replace(tt, **changes)
 
 
@@ -78,7 +90,7 @@ def _collector(exp: Experiment):
 
 def apply_defaults(exp: Experiment) -> Experiment:
     """What Katib's webhook sets before validation: counts, resume policy, metric strategies,
-    success/failure conditions and primary pod labels for Job / Kubeflow jobs, collector sources,
+    success/failure conditions and primary pod labels for Job / Kubeflow jobs / TrainJob, collector sources,
     and the uniform distribution. Idempotent."""
     parameters = tuple(
         dataclasses.replace(p, feasible_space=dataclasses.replace(p.feasible_space, distribution="uniform"))

@@ -153,7 +153,7 @@ def _template_shape(exp: Experiment) -> list[Problem]:
                 TT,
                 None,
                 f"successCondition and failureCondition are required for kind {tt.kind!r} "
-                "(Katib sets them only for Job and Kubeflow jobs)",
+                "(Katib sets them only for Job, TrainJob and the Kubeflow jobs TFJob, PyTorchJob, XGBoostJob, MPIJob)",
             )
         )
     if tt.trial_spec is None and tt.config_map is None:
