@@ -26,6 +26,12 @@ def _merge(base: dict, extra: dict) -> dict:
 
 def _collector_dict(mc: MetricsCollector) -> dict[str, Any]:
     typed: dict[str, Any] = {"collector": {"kind": mc.kind}}
+    # A parsed spec keeps its (emptied) "collector" block in ``extra`` when the YAML had one. Parsed
+    # extras without it come from a spec that set only ``source`` (Katib's xgboostjob-lightgbm example:
+    # just a metricsFormat filter) and leave the kind to Katib's default, StdOut: keep it absent so the
+    # YAML round-trips as written. A collector built in code (no extras) always names its kind.
+    if mc.kind == "StdOut" and mc.extra and "collector" not in mc.extra:
+        del typed["collector"]
     fsp = {k: v for k, v in (("path", mc.file_path), ("kind", mc.file_kind), ("format", mc.file_format)) if v}
     source: dict[str, Any] = {}
     if fsp:
