@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 
 import pytest
@@ -9,6 +10,8 @@ import yaml
 
 from experiments.spec import (
     InvalidExperimentError,
+    MetricsCollector,
+    apply_defaults,
     compose,
     from_sdk,
     load_experiment,
@@ -16,12 +19,19 @@ from experiments.spec import (
     to_dict,
     to_sdk,
     to_yaml,
+    validate_experiment,
 )
 from tests.experiments.spec.conftest import EXAMPLES, REPO
 
 VENDORED = sorted(p for p in EXAMPLES.rglob("*.yaml"))
-# Katib's own webhook rejects this one: maxFailedTrialCount 3 > maxTrialCount 2 (validator.go).
-KATIB_REJECTS = {"hp-tuning/simple-pbt.yaml": "spec.maxFailedTrialCount"}
+# Katib's own webhook rejects these official examples (validator.go), and so do we:
+KATIB_REJECTS = {
+    # maxFailedTrialCount 3 > maxTrialCount 2, in every stored version of the file.
+    "hp-tuning/simple-pbt.yaml": "spec.maxFailedTrialCount",
+    # MXJob left the Training Operator (v1.8) and Katib's KubeflowJobKinds, so the mutating webhook
+    # no longer defaults successCondition/failureCondition for it and the validator requires them.
+    "kubeflow-training-operator/mxjob-byteps.yaml": "spec.trialTemplate",
+}
 SHIPPED = sorted((REPO / "experiments").glob("*.yaml"))
 SEARCH_SPACES = sorted((REPO / "search_spaces").glob("*.yaml"))
 
@@ -31,7 +41,7 @@ def _name(path) -> str:
 
 
 def test_vendored_examples_are_there():
-    assert len(VENDORED) >= 19
+    assert len(VENDORED) >= 33
 
 
 @pytest.mark.parametrize("path", VENDORED, ids=_name)
@@ -114,3 +124,39 @@ def test_shipped_cluster_experiment_is_what_the_brief_asks():
         assert replica["template"]["metadata"]["annotations"]["sidecar.istio.io/inject"] == "false"
     assert exp.algorithm.algorithm_name == "tpe" and exp.early_stopping.algorithm_name == "medianstop"
     assert exp.metrics_collector.kind == "StdOut"
+
+
+def test_trainjob_gets_katibs_trainer_v2_defaults():
+    exp = load_experiment(EXAMPLES / "kubeflow-trainer" / "trainjob-pytorch.yaml")
+    tt = exp.trial_template
+    assert tt.success_condition == 'status.conditions.#(type=="Complete")#|#(status=="True")#'
+    assert tt.failure_condition == 'status.conditions.#(type=="Failed")#|#(status=="True")#'
+    # The metrics sidecar goes into the JobSet's "node" pods, where the example's container runs.
+    assert tt.primary_pod_labels == {"jobset.sigs.k8s.io/replicatedjob-name": "node"}
+
+
+def test_mxjob_with_its_own_conditions_is_accepted():
+    spec = yaml.safe_load((EXAMPLES / "kubeflow-training-operator" / "mxjob-byteps.yaml").read_text())
+    spec["spec"]["trialTemplate"]["successCondition"] = (
+        'status.conditions.#(type=="Succeeded")#|#(status=="True")#'
+    )
+    spec["spec"]["trialTemplate"]["failureCondition"] = (
+        'status.conditions.#(type=="Failed")#|#(status=="True")#'
+    )
+    exp = apply_defaults(parse_experiment(spec))
+    assert validate_experiment(exp) == []
+    assert exp.trial_template.primary_pod_labels == {"training.kubeflow.org/replica-type": "worker"}
+
+
+def test_collector_without_a_kind_stays_without_one():
+    path = EXAMPLES / "kubeflow-training-operator" / "xgboostjob-lightgbm.yaml"
+    exp = load_experiment(path)
+    assert exp.metrics_collector.kind == "StdOut"  # Katib's default
+    assert exp.metrics_collector.metrics_format == (r"(\w+\s\w+)\s:\s((-?\d+)(\.\d+)?)",)
+    assert (
+        "collector"
+        not in to_dict(parse_experiment(yaml.safe_load(path.read_text())))["spec"]["metricsCollectorSpec"]
+    )
+    # A collector built in code names its kind.
+    built = dataclasses.replace(exp, metrics_collector=MetricsCollector(metrics_format=("(a)=(b)",)))
+    assert to_dict(built)["spec"]["metricsCollectorSpec"]["collector"] == {"kind": "StdOut"}
