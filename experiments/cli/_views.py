@@ -227,6 +227,7 @@ def status_lines(status: ExperimentStatus, experiment: Experiment, now: datetime
     )
     lines.append(f"  trials:   {len(status.trials)}{budget}" + (f" ({counts})" if counts else ""))
     lines += best_lines(status, experiment)
+    lines += failure_lines(status)
     if status.start_time:
         end = status.completion_time if status.finished and status.completion_time else now
         lines.append(f"  elapsed:  {human_seconds((_utc(end) - _utc(status.start_time)).total_seconds())}")
@@ -243,6 +244,24 @@ def best_lines(status: ExperimentStatus, experiment: Experiment) -> list[str]:
     lines.append(f"            {params_text(best.parameters)}")
     if best.output_dir:
         lines.append(f"            checkpoint: {best.output_dir}")
+    return lines
+
+
+def first_line(message: str) -> str:
+    return message.strip().splitlines()[0] if message.strip() else ""
+
+
+def failure_lines(status: ExperimentStatus, limit: int = 3) -> list[str]:
+    """Why trials failed, one line each, so the reason is on screen without opening a log."""
+    from rich.markup import escape
+
+    failed = [t for t in status.trials if t.condition in (TRIAL_FAILED, TRIAL_METRICS_UNAVAILABLE)]
+    lines = [
+        f"  failed:   {t.name}: {escape(first_line(t.message) or t.reason or t.condition)}"
+        for t in failed[:limit]
+    ]
+    if len(failed) > limit:
+        lines.append(f"            … and {len(failed) - limit} more (katib experiment trials {status.name})")
     return lines
 
 
@@ -351,6 +370,8 @@ class ProgressView:
                     line += f"  {objective}={short(latest)}"
                 if trial.condition in TRIAL_FINISHED:
                     line += f"  {human_seconds(duration(trial))}"
+                if trial.condition in (TRIAL_FAILED, TRIAL_METRICS_UNAVAILABLE) and trial.message:
+                    line += f"\n    {first_line(trial.message)}"
             self.console.print(line, markup=False, soft_wrap=True)
         best = status.optimal_trial
         if best is not None and best.name != self._best:
@@ -397,7 +418,8 @@ class ProgressView:
 def print_summary(console, status: ExperimentStatus, experiment: Experiment, storage_flag: str = "") -> None:
     console.print()
     for line in status_lines(status, experiment):
-        console.print(line)
+        # Soft wrap: a long failure reason stays one line in a CI log (the terminal wraps it on screen).
+        console.print(line, soft_wrap=True)
     console.print("next:")
     for step in next_steps(status, experiment, storage_flag):
         console.print(f"  {step}", markup=False, soft_wrap=True)

@@ -376,13 +376,19 @@ def test_submit_then_inspect_with_every_verb(workspace, capsys):
 
 @pytest.mark.slow
 def test_failed_experiment_exits_1_and_points_at_the_failed_trials_log(workspace, capsys):
-    crash = "import sys; print('boom: cannot train with x =', sys.argv[1]); sys.exit(3)"
+    crash = (
+        "import sys; print('boom: cannot train with x =', sys.argv[1]); "
+        "print('error: x must be below 0.1; got:', sys.argv[1], file=sys.stderr); sys.exit(3)"
+    )
     write_experiment(workspace / "crash.yaml", name="crash", values=("0.3",), parallel=1, program=crash)
     code, out, _ = run_cli(capsys, "submit", "crash.yaml")
     assert code == 1
     assert "Failed (ExperimentMaxFailedTrialsReached)" in out
     failed = json.loads(run_cli(capsys, "status", "crash", "-o", "json")[1])["status"]["failedTrialList"][0]
     assert f"katib experiment logs crash {failed}   # why it Failed" in out
+    # the reason is on screen already: the trainer's one-line error, not the last lines of a traceback
+    assert f"failed:   {failed}: replica job-0 exited with code 3: x must be below 0.1; got: 0.3\n" in out
+    assert "\n    replica job-0 exited with code 3: x must be below 0.1; got: 0.3\n" in out  # progress line
     code, out, _ = run_cli(capsys, "logs", "crash", failed)
     assert "boom: cannot train with x = 0.3" in out
 

@@ -49,7 +49,14 @@ from experiments.backends.local._store import (
     runner_identity,
     to_record,
 )
-from experiments.backends.local._trial import MetricsTail, TrialProcesses, note_once, plan_trial, tail_lines
+from experiments.backends.local._trial import (
+    MetricsTail,
+    TrialProcesses,
+    failure_cause,
+    note_once,
+    plan_trial,
+    tail_lines,
+)
 from experiments.errors import KatibSuiteError
 from experiments.spec import Experiment
 
@@ -79,6 +86,22 @@ def metric_names(experiment: Experiment) -> tuple[str, ...]:
 def is_interrupted(record: TrialRecord, attrs: Mapping[str, Any] | None = None) -> bool:
     """Killed because the runner stopped (not the trial's doing): resume runs a replacement."""
     return record.condition == TRIAL_KILLED and record.reason == REASON_KILLED
+
+
+def failure_message(procs: TrialProcesses, failed: Mapping[str, int]) -> str:
+    """Katib's trial message for a failed job: the first line names the replica and why it failed.
+
+    When one replica fails its peers usually die of a broken connection; the replica whose log names
+    a cause (primary first) is the one to report. Without any cause, the primary's last log lines.
+    """
+    order = sorted(failed, key=lambda replica: replica != procs.primary)
+    for replica in order:
+        cause = failure_cause(procs.log_path(replica))
+        if cause:
+            return f"replica {replica} exited with code {failed[replica]}: {cause}"
+    replica = order[0]
+    log_tail = tail_lines(procs.log_path(replica), 10)
+    return f"replica {replica} exited with code {failed[replica]}; last lines of its log:\n{log_tail}"
 
 
 def optimal(experiment: Experiment, records) -> TrialRecord | None:
@@ -274,10 +297,7 @@ class Runner:
             primary = active.procs.primary
             if failed:
                 active.procs.kill()
-                replica, code = next(iter(failed.items()))
-                log_tail = tail_lines(active.procs.log_path(replica), 10)
-                message = f"replica {replica} exited with code {code}; last lines of its log:\n{log_tail}"
-                self._end_trial(active, TRIAL_FAILED, "TrialFailed", message)
+                self._end_trial(active, TRIAL_FAILED, "TrialFailed", failure_message(active.procs, failed))
             elif primary in codes:
                 if active.primary_exit_at is None:
                     active.primary_exit_at = time.monotonic()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import signal
 import socket
@@ -372,3 +373,26 @@ def tail_lines(path: Path, count: int = 20) -> str:
     except FileNotFoundError:
         return ""
     return "\n".join(lines[-count:])
+
+
+# torchrun's own report of a failed child: true but never the reason (that is in the child's output above it).
+_LAUNCHER_NOISE = ("ChildFailedError", "torch.distributed.elastic")
+_EXCEPTION_LINE = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Failed)): ?(.*)$")
+
+
+def failure_cause(path: Path) -> str | None:
+    """The line of a failed replica's log that says why: the trainer's one-line ``error: ...`` (the
+    project's convention for bad input), else the last Python exception that is not torchrun's
+    ChildFailedError wrapper. None when the log names no cause (e.g. the process was OOM-killed)."""
+    try:
+        lines = path.read_text(errors="replace").splitlines()
+    except (FileNotFoundError, IsADirectoryError):
+        return None
+    errors = [line.strip() for line in lines if line.startswith("error: ")]
+    if errors:
+        return errors[-1][len("error: ") :]
+    for line in reversed(lines):
+        match = _EXCEPTION_LINE.match(line.strip())
+        if match and not any(noise in line for noise in _LAUNCHER_NOISE):
+            return line.strip()
+    return None
