@@ -213,8 +213,13 @@ def status_lines(status: ExperimentStatus, experiment: Experiment, now: datetime
     if status.message:
         lines.append(f"  message:  {status.message}")
     budget = f" of {status.max_trial_count}" if status.max_trial_count else ""
+    # Trials interrupted by Ctrl-C do not use up maxTrialCount (resume replaces them): counted apart,
+    # so a resumed run never reads "6 of 5".
+    killed = sum(1 for t in status.trials if interrupted(t))
+    tally = {c: status.count(c) for c in (*TRIAL_FINISHED, TRIAL_RUNNING)}
+    tally[TRIAL_KILLED] -= killed
     counts = ", ".join(
-        f"{status.count(c)} {c}"
+        f"{tally[c]} {c}"
         for c in (
             TRIAL_SUCCEEDED,
             TRIAL_RUNNING,
@@ -223,9 +228,13 @@ def status_lines(status: ExperimentStatus, experiment: Experiment, now: datetime
             TRIAL_METRICS_UNAVAILABLE,
             TRIAL_KILLED,
         )
-        if status.count(c)
+        if tally[c]
     )
-    lines.append(f"  trials:   {len(status.trials)}{budget}" + (f" ({counts})" if counts else ""))
+    lines.append(
+        f"  trials:   {len(status.trials) - killed}{budget}"
+        + (f" ({counts})" if counts else "")
+        + (f", plus {killed} interrupted (Killed; not counted)" if killed else "")
+    )
     lines += best_lines(status, experiment)
     lines += failure_lines(status)
     if status.start_time:

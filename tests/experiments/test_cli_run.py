@@ -21,7 +21,14 @@ import pytest
 
 from experiments.backends._protocol import ExperimentStatus, MetricSummary, TrialRecord
 from experiments.cli import main
-from experiments.cli._views import ProgressView, estimate_eta, human_seconds, objective_value, short
+from experiments.cli._views import (
+    ProgressView,
+    estimate_eta,
+    human_seconds,
+    objective_value,
+    short,
+    status_lines,
+)
 from experiments.spec import (
     Algorithm,
     Experiment,
@@ -115,6 +122,21 @@ def test_no_eta_once_the_experiment_has_ended():
     view = ProgressView(bare_experiment(), "exp", parallelism=1, max_trials=5, live=False)
     view.update(status)
     assert "ETA -" in view.header()
+
+
+def test_status_text_counts_interrupted_trials_apart_from_the_budget():
+    trials = (
+        record("a", "Succeeded", 10),
+        interrupted_record("b", 3),
+        record("c", "EarlyStopped", 5),
+        dataclasses.replace(record("d", "Killed", 4), reason="TrialKilled"),  # the experiment ended: counted
+    )
+    status = ExperimentStatus(name="exp", condition="Succeeded", trials=trials, max_trial_count=3)
+    line = next(x for x in status_lines(status, bare_experiment()) if x.startswith("  trials:"))
+    assert (
+        line
+        == "  trials:   3 of 3 (1 Succeeded, 1 EarlyStopped, 1 Killed), plus 1 interrupted (Killed; not counted)"
+    )
 
 
 @pytest.mark.parametrize(
