@@ -31,7 +31,8 @@ def replica_specs(trial_spec: Mapping[str, Any]) -> dict[str, tuple[int, dict]]:
     if kind == "Job":
         template = get(trial_spec, "spec", "template")
         return {"Job": (1, template if isinstance(template, dict) else {})}
-    key = REPLICA_SPEC_KEYS.get(kind)  # type: ignore[arg-type]
+    # Any shape may come in: a kind that is a list or mapping must not raise (unhashable).
+    key = REPLICA_SPEC_KEYS.get(kind) if isinstance(kind, str) else None
     specs = get(trial_spec, "spec", key) if key else None
     out: dict[str, tuple[int, dict]] = {}
     if isinstance(specs, Mapping):
