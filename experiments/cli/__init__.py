@@ -1,12 +1,13 @@
 """``katib`` command line: the root only wires the noun groups; each verb lives in its own module.
 
-    katib experiment validate experiments/quickstart.yaml
-    katib experiment submit experiments/quickstart.yaml --search-space search_spaces/lr-batch.yaml
+katib experiment validate experiments/quickstart.yaml
+katib experiment submit experiments/quickstart.yaml --search-space search_spaces/lr-batch.yaml
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from experiments.errors import KatibSuiteError
@@ -38,6 +39,34 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as error:
+        # A storage that opened fine can still refuse a write (read-only file, lock, server gone).
+        converted = _storage_failure(args, error)
+        if converted is None:
+            raise
+        print(f"error: {converted}", file=sys.stderr)
+        return converted.exit_code
+
+
+def _storage_failure(args: argparse.Namespace, error: Exception) -> KatibSuiteError | None:
+    """A StorageError naming the storage URL and the fix when ``error`` came from the database layer."""
+    chain: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and len(chain) < 10:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    if not any(
+        type(e).__module__.startswith(("sqlalchemy", "sqlite3")) or type(e).__name__ == "StorageInternalError"
+        for e in chain
+    ):
+        return None
+    from pathlib import Path
+
+    from experiments.backends.local._store import STORAGE_ENV, storage_error
+
+    url = getattr(args, "storage", None) or os.environ.get(STORAGE_ENV)
+    url = url or f"sqlite:///{Path.cwd() / '.katib' / 'experiments.db'}"
+    return storage_error(url, error)
 
 
 if __name__ == "__main__":

@@ -508,3 +508,42 @@ def test_ctrl_c_in_a_real_katib_process_keeps_finished_trials_and_points_to_resu
     document = json.loads(status.stdout)["status"]
     assert document["trialsSucceeded"] >= 1
     assert "runningTrialList" not in document  # nothing left Running after the interrupt
+
+
+# ---------------------------------------------------------------- storage that cannot be used
+
+
+def test_storage_in_a_missing_folder_names_the_folder_to_create(tmp_path, capsys):
+    url = f"sqlite:///{tmp_path}/no/such/dir/x.db"
+    assert main(["experiment", "list", "--storage", url]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert (
+        f"the folder {tmp_path}/no/such/dir does not exist: create it (mkdir -p {tmp_path}/no/such/dir)"
+        in err
+    )
+
+
+def test_storage_without_its_driver_names_the_package_to_install(capsys):
+    assert main(["experiment", "list", "--storage", "postgresql+psycopg2://127.0.0.1:1/x"]) == 1
+    err = capsys.readouterr().err
+    assert "install the database driver: pip install psycopg2-binary" in err and "Background on" not in err
+
+
+def test_read_only_storage_refuses_a_delete_cleanly_and_keeps_the_experiment(tmp_path, capsys, monkeypatch):
+    from experiments.backends.local import LocalBackend
+    from experiments.spec import load_experiment
+
+    db = tmp_path / "team.db"
+    LocalBackend(storage=f"sqlite:///{db}", workdir=tmp_path).submit(
+        load_experiment(REPO_ROOT / "experiments" / "quickstart.yaml")
+    )
+    # root ignores file modes, so open the file read-only the way SQLite itself enforces it
+    monkeypatch.setenv("KATIB_STORAGE", f"sqlite:///file:{db}?mode=ro&uri=true")
+    assert main(["experiment", "delete", "quickstart", "--yes"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: cannot use the experiment storage") and "Traceback" not in err
+    assert f"attempt to write a readonly database; make {db} and its folder writable" in err
+    monkeypatch.delenv("KATIB_STORAGE")
+    assert main(["experiment", "list", "--storage", f"sqlite:///{db}", "-o", "json"]) == 0
+    assert [row["name"] for row in json.loads(capsys.readouterr().out)] == ["quickstart"]

@@ -35,6 +35,60 @@ class ExperimentExistsError(KatibSuiteError):
     """A submit under a name the storage already has."""
 
 
+class StorageError(KatibSuiteError):
+    """The experiment storage cannot be opened, read or written."""
+
+
+# Optuna needs a DB-API driver per SQLAlchemy dialect; only SQLite's ships with Python.
+_DRIVERS = {
+    "psycopg": "'psycopg[binary]'",
+    "psycopg2": "psycopg2-binary",
+    "MySQLdb": "mysqlclient (or PyMySQL, with a mysql+pymysql:// URL)",
+    "pymysql": "PyMySQL",
+}
+
+
+def _root_cause(error: BaseException) -> BaseException:
+    # Optuna wraps SQLAlchemy, which wraps the driver: the innermost error says what went wrong.
+    while error.__cause__ is not None:
+        error = error.__cause__
+    return error
+
+
+def _sqlite_path(url: str) -> Path | None:
+    prefix = "sqlite:///"
+    if not url.startswith(prefix) or url[len(prefix) :] in ("", ":memory:"):
+        return None
+    path = url[len(prefix) :].split("?", 1)[0]
+    return Path(path.removeprefix("file:"))  # sqlite:///file:PATH?mode=ro&uri=true
+
+
+def storage_error(url: str, error: BaseException) -> StorageError:
+    """One paragraph naming the storage, what failed and the fix, instead of a SQLAlchemy traceback."""
+    cause = _root_cause(error)
+    # SQLAlchemy appends "(Background on this error at: ...)" and the SQL on further lines.
+    text = str(cause).strip().splitlines()[0] if str(cause).strip() else cause.__class__.__name__
+    lowered = text.lower()
+    sqlite = _sqlite_path(url)
+    fix = f"pass a valid SQLAlchemy URL with --storage or ${STORAGE_ENV}"
+    if "readonly" in lowered or "read-only" in lowered:
+        fix = (
+            f"make {sqlite} and its folder writable, " if sqlite else "grant this user write access, "
+        ) + f"or point --storage / ${STORAGE_ENV} at a writable database"
+    elif sqlite is not None and "unable to open" in lowered and not sqlite.parent.is_dir():
+        fix = f"the folder {sqlite.parent} does not exist: create it (mkdir -p {sqlite.parent}) or {fix}"
+    elif "locked" in lowered:
+        fix = "another process holds a write lock on it; wait for it or stop it, then retry"
+    elif isinstance(cause, ImportError) or "db access module" in lowered:
+        module = getattr(cause, "name", None) or ""
+        dialect = url.split(":", 1)[0]
+        package = _DRIVERS.get(module, module or f"the DB-API driver for {dialect}")
+        fix = f"install the database driver: pip install {package}"
+    elif "connection refused" in lowered or "could not connect" in lowered or "timeout" in lowered:
+        fix = f"start the database server or fix the host/port in the URL, then retry; or {fix}"
+    return StorageError(f"cannot use the experiment storage {url}: {text}; {fix}.")
+
+
 def now() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -109,10 +163,7 @@ class Store:
             try:
                 self._storage = optuna.storages.RDBStorage(self.url, **kwargs)
             except Exception as error:  # SQLAlchemy raises many types; the user needs the URL and the fix.
-                raise KatibSuiteError(
-                    f"cannot open the experiment storage {self.url!r}: {error.__class__.__name__}: {error}. "
-                    f"Pass a valid SQLAlchemy URL with --storage or ${STORAGE_ENV}."
-                ) from None
+                raise storage_error(self.url, error) from None
         return self._storage
 
     # -- studies -------------------------------------------------------------------------------------
