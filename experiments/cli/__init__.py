@@ -19,18 +19,43 @@ def build_parser() -> argparse.ArgumentParser:
         description="Katib Experiments for distributed fine-tuning, on a cluster or embedded on this machine.",
     )
     nouns = parser.add_subparsers(dest="noun", required=True, metavar="{experiment}")
-    experiment = nouns.add_parser("experiment", help="validate, render, submit and inspect Katib Experiments")
+    experiment = nouns.add_parser(
+        "experiment",
+        help="validate, render, submit and inspect Katib Experiments",
+        description="Validate, render, run and inspect Katib Experiments (kubeflow.org/v1beta1 YAML).\n"
+        "`submit` runs one embedded on this machine; state is kept in --storage URL or $KATIB_STORAGE\n"
+        "(default: sqlite:///.katib/experiments.db in this directory).",
+        epilog="a first session:\n"
+        "  katib experiment validate experiments/quickstart.yaml\n"
+        "  katib experiment submit experiments/quickstart.yaml      # Ctrl-C keeps finished trials\n"
+        "  katib experiment resume quickstart                       # continue after Ctrl-C\n"
+        "  katib experiment trials quickstart\n"
+        "  katib experiment logs quickstart <trial>\n"
+        "run `katib experiment VERB --help` for a verb's flags",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     verbs = experiment.add_subparsers(dest="verb", required=True, metavar="VERB")
     from experiments.cli import _run_cmds, _spec_cmds
 
     _spec_cmds.register(verbs)
     _run_cmds.register(verbs)
+    parser.set_defaults(_verbs=verbs.choices)
     return parser
+
+
+def _parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    # argparse reports a stray flag from the root parser, with the root's usage line ("katib [-h]
+    # {experiment} ..."); the verb's own usage is the one that shows the flags it takes.
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        verb = args._verbs[args.verb]
+        verb.error(f"unrecognized arguments: {' '.join(extra)} (see `{verb.prog} --help`)")
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = _parse(parser, argv)
     try:
         return int(args.handler(args) or 0)
     except KatibSuiteError as error:

@@ -547,3 +547,19 @@ def test_read_only_storage_refuses_a_delete_cleanly_and_keeps_the_experiment(tmp
     monkeypatch.delenv("KATIB_STORAGE")
     assert main(["experiment", "list", "--storage", f"sqlite:///{db}", "-o", "json"]) == 0
     assert [row["name"] for row in json.loads(capsys.readouterr().out)] == ["quickstart"]
+
+
+def test_unknown_flag_is_reported_with_the_verbs_own_usage(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["experiment", "status", "quickstart", "--max-trials", "3"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: katib experiment status")  # not the root's "usage: katib [-h] {experiment}"
+    assert "unrecognized arguments: --max-trials 3 (see `katib experiment status --help`)" in err
+
+
+def test_experiment_help_shows_a_first_session(capsys):
+    with pytest.raises(SystemExit):
+        main(["experiment", "--help"])
+    out = capsys.readouterr().out
+    assert "katib experiment resume quickstart" in out and "$KATIB_STORAGE" in out
