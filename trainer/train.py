@@ -32,10 +32,61 @@ DEFAULT_EVALUATIONS = 5
 EVAL_BATCH_SIZE = 64
 
 
+HELP_DESCRIPTION = """\
+Fine-tune a RoBERTa sequence classifier on yahoo_answers_topics (10 topics); the Katib trial program.
+One process: python -m trainer.train ...; several: torchrun [--nproc_per_node=N] -m trainer.train ...
+(in a PyTorchJob the Training Operator's PET_* variables tell torchrun the nodes and the master).
+At every evaluation global rank 0 prints one Katib metric line on stdout:
+  <RFC 3339 time> epoch=.. step=.. train_loss=.. eval_loss=.. eval_accuracy=.. eval_f1=..
+Flags take --name=value; --name-with-dashes works too."""
+
+HELP_EXAMPLES = """\
+examples:
+  python -m trainer.train --model_name_or_path=tiny --dataset=synthetic --output_dir=/tmp/trial
+  torchrun --standalone --nproc_per_node=2 -m trainer.train --model_name_or_path=tiny \\
+      --dataset=synthetic --learning_rate=3e-4 --global_batch_size=32 --output_dir=/tmp/trial"""
+
+
+_METAVARS = {str: "TEXT", int: "N", float: "X"}
+
+
+def _help_formatter():
+    import argparse
+
+    class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+        """One name per flag (HfArgumentParser also registers the --dashed alias) and one default."""
+
+        def _format_action_invocation(self, action: argparse.Action) -> str:
+            if not action.option_strings or not action.option_strings[0].startswith("--"):
+                return super()._format_action_invocation(action)  # -h, --help
+            name = action.option_strings[0]
+            if action.nargs == 0:
+                return name
+            return f"{name} {self._format_args(action, self._get_default_metavar_for_optional(action))}"
+
+        def _get_default_metavar_for_optional(self, action: argparse.Action) -> str:
+            return _METAVARS.get(action.type, "BOOL")  # HfArgumentParser parses bools with a function
+
+        def _get_help_string(self, action: argparse.Action) -> str:
+            help_text = action.help or ""
+            # The help already says it better than the raw value would, or there is nothing to say.
+            if "default:" in help_text.lower() or action.default is None:
+                return help_text
+            return super()._get_help_string(action)
+
+    return HelpFormatter
+
+
 def parse_args(argv: list[str] | None) -> tuple[ModelArguments, DataArguments, TrainArguments]:
     from transformers import HfArgumentParser
 
-    parser = HfArgumentParser((ModelArguments, DataArguments, TrainArguments))
+    parser = HfArgumentParser(
+        (ModelArguments, DataArguments, TrainArguments),
+        prog="python -m trainer.train",
+        description=HELP_DESCRIPTION,
+        epilog=HELP_EXAMPLES,
+        formatter_class=_help_formatter(),
+    )
     # Katib passes exact names; a typo such as --learning_rat must fail, not match --learning_rate by prefix.
     parser.allow_abbrev = False
     try:

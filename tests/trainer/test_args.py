@@ -146,3 +146,26 @@ def test_missing_output_bucket_is_reported_before_training(
     )
     assert code != 0
     assert "bucket 'no-such-bucket' does not exist; create it first" in _error_line(capsys)
+
+
+def test_help_names_the_program_lists_each_flag_once_and_each_default_once(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        parse_args(["--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: python -m trainer.train ")  # not "train.py"
+    assert "torchrun" in out and "eval_accuracy" in out  # how to launch it, what it prints
+    assert "--learning_rate X" in out and "--learning-rate" not in out  # the dashed alias still parses
+    assert "-h, --help" in out
+    flat = " ".join(out.split())  # independent of the terminal width argparse wraps to
+    assert "(default: None)" not in flat
+    # helps that state their default in words do not get argparse's raw value appended as well
+    assert "training rows (default: all). --" in flat
+    assert "(default: $KATIB_SUITE_CACHE or ~/.cache/katib-suite). --" in flat
+
+
+def test_dashed_flag_aliases_still_parse() -> None:
+    _, _, train = parse_args(["--learning-rate=3e-4", "--global-batch-size=8"])
+    assert (train.learning_rate, train.global_batch_size) == (3e-4, 8)
