@@ -298,6 +298,45 @@ def next_steps(status: ExperimentStatus, experiment: Experiment, storage_flag: s
 # ---------------------------------------------------------------- progress
 
 
+def _stdin_tty() -> int | None:
+    try:
+        return sys.stdin.fileno() if sys.stdin.isatty() else None
+    except (AttributeError, OSError, ValueError):  # no stdin, or a test's stand-in
+        return None
+
+
+def hide_control_echo(fd: int | None):
+    """Stop the terminal echoing Ctrl-C as "^C" while the live view is drawn; returns what to restore.
+
+    The echo lands after the table's last row; when that row fills the terminal width it wraps to a
+    new line, rich's redraw then starts one line too low and the final frame leaves a stale header
+    above it.
+    """
+    if fd is None:
+        return None
+    try:
+        import termios
+    except ImportError:  # not POSIX
+        return None
+    try:
+        saved = termios.tcgetattr(fd)
+        quiet = list(saved)
+        quiet[3] = saved[3] & ~termios.ECHOCTL
+        termios.tcsetattr(fd, termios.TCSANOW, quiet)
+        return fd, saved
+    except (OSError, termios.error):  # not a terminal after all
+        return None
+
+
+def restore_control_echo(fd: int, saved) -> None:
+    import termios
+
+    try:
+        termios.tcsetattr(fd, termios.TCSANOW, saved)
+    except (OSError, termios.error):  # the terminal went away (ssh dropped): nothing to restore
+        pass
+
+
 class ProgressView:
     """Shows a running experiment. ``update`` is the backend's progress callback.
 
@@ -313,6 +352,7 @@ class ProgressView:
         max_trials: int | None,
         stream: TextIO | None = None,
         live: bool | None = None,
+        tty_fd: int | None = None,
     ) -> None:
         from rich.console import Console
 
@@ -327,10 +367,14 @@ class ProgressView:
         self._seen: dict[str, tuple[str, str | None]] = {}
         self._best: str | None = None
         self._live = None
+        self._echoctl = None
+        self._tty_fd = tty_fd if tty_fd is not None else _stdin_tty()
 
     def __enter__(self) -> ProgressView:
         if self.live_mode:
             from rich.live import Live
+
+            self._echoctl = hide_control_echo(self._tty_fd)
 
             self._live = Live(
                 get_renderable=self.render, console=self.console, refresh_per_second=4, transient=False
@@ -348,6 +392,9 @@ class ProgressView:
             self._live.refresh()
             self._live.stop()
             self._live = None
+        if self._echoctl is not None:
+            restore_control_echo(*self._echoctl)
+            self._echoctl = None
 
     def update(self, status: ExperimentStatus) -> None:
         self.status = status
@@ -402,7 +449,7 @@ class ProgressView:
         condition = f"[{_STYLE.get(status.condition, '')}]{status.condition}[/]"
         killed = sum(1 for t in status.trials if interrupted(t))
         text = (
-            f"[bold]{self.name}[/]  {condition}  {done}{budget} finished, {running} running"
+            f"[bold]{self.name}[/]  {condition}  {done}{budget} done, {running} running"
             + (f", {killed} interrupted" if killed else "")
             + f"  elapsed {human_seconds(elapsed)}  ETA {human_seconds(eta) if eta is not None else '-'}"
         )

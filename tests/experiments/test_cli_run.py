@@ -111,7 +111,7 @@ def test_trials_killed_by_ctrl_c_do_not_use_up_the_budget_in_progress_or_eta():
     assert estimate_eta(status, 1, 5, now=now) == pytest.approx(26.0)
     view = ProgressView(bare_experiment(), "exp", parallelism=1, max_trials=5, live=False)
     view.update(status)
-    assert "2/5 finished, 1 running, 1 interrupted" in view.header(now)
+    assert "2/5 done, 1 running, 1 interrupted" in view.header(now)
 
 
 def test_no_eta_once_the_experiment_has_ended():
@@ -194,9 +194,34 @@ def test_live_progress_renders_table_with_best_and_eta():
     console = Console(file=io.StringIO(), width=160)
     console.print(view.render())
     text = console.file.getvalue()
-    assert "1/3 finished" in text and "ETA 20s" in text
+    assert "1/3 done" in text and "ETA 20s" in text
     assert "best so far: exp-a eval_accuracy=0.7" in text
     assert "exp-a" in text and "Succeeded" in text
+
+
+def test_live_view_stops_the_terminal_echoing_ctrl_c_and_restores_it():
+    # "^C" echoed after a full-width last row wraps, and rich's next redraw leaves a stale header line.
+    import termios
+
+    leader, follower = os.openpty()
+    try:
+        before = termios.tcgetattr(follower)[3]
+        assert before & termios.ECHOCTL
+        view = ProgressView(
+            bare_experiment(),
+            "exp",
+            parallelism=1,
+            max_trials=1,
+            stream=io.StringIO(),
+            live=True,
+            tty_fd=follower,
+        )
+        with view:
+            assert not termios.tcgetattr(follower)[3] & termios.ECHOCTL
+        assert termios.tcgetattr(follower)[3] == before
+    finally:
+        os.close(leader)
+        os.close(follower)
 
 
 # ---------------------------------------------------------------- CLI argument errors
