@@ -95,11 +95,42 @@ def _assignments(items: list[str]) -> dict[str, str]:
     return out
 
 
+def _outside_feasible_space(exp, assignments: dict[str, str]) -> list[str]:
+    """Values Katib's suggestion service would never produce: rendered anyway (a what-if is useful), but
+    said on stderr so a typo (lr=2e5, batch_size=23) is not mistaken for a manifest Katib would create."""
+    notes = []
+    for parameter in exp.parameters:
+        value = assignments.get(parameter.name)
+        if value is None:
+            continue
+        space = parameter.feasible_space
+        if parameter.parameter_type in ("discrete", "categorical"):
+            if space.list and value not in space.list:
+                notes.append(f"{parameter.name}={value} is not in its list {list(space.list)}")
+            continue
+        try:
+            number = float(value)
+        except ValueError:
+            notes.append(
+                f"{parameter.name}={value} is not a number but the parameter is {parameter.parameter_type}"
+            )
+            continue
+        if parameter.parameter_type == "int" and number != int(number):
+            notes.append(f"{parameter.name}={value} is not an integer")
+        if space.min is not None and space.max is not None and not space.low <= number <= space.high:
+            notes.append(f"{parameter.name}={value} is outside its feasible space [{space.min}, {space.max}]")
+    if notes:
+        notes.append("Katib would never suggest these values; the manifest is rendered as asked")
+    return notes
+
+
 def _render(args: argparse.Namespace) -> int:
     from experiments.spec import load_experiment, render_trial
 
     assignments = _assignments(args.assign)
     exp = load_experiment(args.file, search_space=args.search_space)
+    for note in _outside_feasible_space(exp, assignments):
+        print(f"note: {note}", file=sys.stderr)
     name = args.trial_name or f"{exp.name}-rendered"
     namespace = args.namespace or exp.namespace or "default"
     manifest = render_trial(exp, assignments, trial_name=name, namespace=namespace)

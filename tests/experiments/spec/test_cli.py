@@ -178,3 +178,14 @@ def test_fuzz_mutated_spec_never_tracebacks(tmp_path_factory, capsys, mutations)
     assert json.loads(out)["valid"] is (code == 0)
     code, _, err = run(capsys, "render", str(file), "--assign", "lr=2e-5", "--assign", "batch_size=32")
     assert code in (0, 1) and "Traceback" not in err
+
+
+def test_render_says_when_a_value_is_outside_the_search_space(capsys):
+    code, out, err = run(capsys, "render", str(QUICKSTART), "--assign", "lr=abc", "--assign", "batch_size=23")
+    assert code == 0 and "--learning_rate=abc" in out  # rendered as asked: a what-if is legitimate
+    assert "note: lr=abc is not a number but the parameter is double" in err
+    assert "note: batch_size=23 is not in its list ['16', '32', '64']" in err
+    code, _, err = run(capsys, "render", str(QUICKSTART), "--assign", "lr=5e-2", "--assign", "batch_size=32")
+    assert "note: lr=5e-2 is outside its feasible space [1e-4, 3e-3]" in err
+    code, _, err = run(capsys, "render", str(QUICKSTART), "--assign", "lr=1e-3", "--assign", "batch_size=32")
+    assert err == ""
