@@ -7,7 +7,8 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[3]
-EXAMPLES = Path(__file__).resolve().parent / "katib_examples"
+# One short Experiment per Katib feature, written for this suite (see its README.md).
+FEATURES = Path(__file__).resolve().parent / "katib_features"
 QUICKSTART = REPO / "experiments" / "quickstart.yaml"
 
 

@@ -1,4 +1,4 @@
-"""Katib's own examples, the shipped experiments and search spaces: valid, and round-trip without loss."""
+"""Our Katib feature fixtures, the shipped experiments and search spaces: valid, and round-trip without loss."""
 
 from __future__ import annotations
 
@@ -21,31 +21,32 @@ from experiments.spec import (
     to_yaml,
     validate_experiment,
 )
-from tests.experiments.spec.conftest import EXAMPLES, REPO
+from tests.experiments.spec.conftest import FEATURES, REPO
 
-VENDORED = sorted(p for p in EXAMPLES.rglob("*.yaml"))
-# Katib's own webhook rejects these official examples (validator.go), and so do we:
+FIXTURES = sorted(FEATURES.rglob("*.yaml"))
+# Katib's webhook (validator.go) rejects these, and so do we, with exactly this problem path:
 KATIB_REJECTS = {
-    # maxFailedTrialCount 3 > maxTrialCount 2, in every stored version of the file.
-    "hp-tuning/simple-pbt.yaml": "spec.maxFailedTrialCount",
+    "rejected/max-failed-over-max-trials.yaml": "spec.maxFailedTrialCount",
     # MXJob left the Training Operator (v1.8) and Katib's KubeflowJobKinds, so the mutating webhook
     # no longer defaults successCondition/failureCondition for it and the validator requires them.
-    "kubeflow-training-operator/mxjob-byteps.yaml": "spec.trialTemplate",
+    "jobs/mxjob-without-conditions.yaml": "spec.trialTemplate",
 }
 SHIPPED = sorted((REPO / "experiments").glob("*.yaml"))
 SEARCH_SPACES = sorted((REPO / "search_spaces").glob("*.yaml"))
 
 
 def _name(path) -> str:
-    return str(path.relative_to(EXAMPLES))
+    return str(path.relative_to(FEATURES))
 
 
-def test_vendored_examples_are_there():
-    assert len(VENDORED) >= 33
+def test_feature_fixtures_are_there():
+    # A lost or renamed fixture directory would otherwise parametrize to nothing and pass.
+    assert len(FIXTURES) >= 36
+    assert set(KATIB_REJECTS) <= {_name(p) for p in FIXTURES}
 
 
-@pytest.mark.parametrize("path", VENDORED, ids=_name)
-def test_katib_example_validates_as_katib_does(path):
+@pytest.mark.parametrize("path", FIXTURES, ids=_name)
+def test_feature_fixture_validates_as_katib_does(path):
     if _name(path) in KATIB_REJECTS:
         with pytest.raises(InvalidExperimentError) as info:
             load_experiment(path)
@@ -55,7 +56,7 @@ def test_katib_example_validates_as_katib_does(path):
         assert exp.name == yaml.safe_load(path.read_text())["metadata"]["name"]
 
 
-@pytest.mark.parametrize("path", VENDORED + SHIPPED, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", FIXTURES + SHIPPED, ids=lambda p: p.name)
 def test_yaml_round_trips_without_loss(path):
     original = yaml.safe_load(path.read_text())
     exp = parse_experiment(original, source=str(path))
@@ -63,7 +64,7 @@ def test_yaml_round_trips_without_loss(path):
     assert parse_experiment(yaml.safe_load(to_yaml(exp))) == exp
 
 
-@pytest.mark.parametrize("path", VENDORED + SHIPPED, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", FIXTURES + SHIPPED, ids=lambda p: p.name)
 def test_sdk_round_trip(path):
     exp = parse_experiment(yaml.safe_load(path.read_text()))
     sdk = to_sdk(exp)
@@ -127,16 +128,16 @@ def test_shipped_cluster_experiment_is_what_the_brief_asks():
 
 
 def test_trainjob_gets_katibs_trainer_v2_defaults():
-    exp = load_experiment(EXAMPLES / "kubeflow-trainer" / "trainjob-pytorch.yaml")
+    exp = load_experiment(FEATURES / "jobs" / "trainjob.yaml")
     tt = exp.trial_template
     assert tt.success_condition == 'status.conditions.#(type=="Complete")#|#(status=="True")#'
     assert tt.failure_condition == 'status.conditions.#(type=="Failed")#|#(status=="True")#'
-    # The metrics sidecar goes into the JobSet's "node" pods, where the example's container runs.
+    # The metrics sidecar goes into the JobSet's "node" pods, where the fixture's container runs.
     assert tt.primary_pod_labels == {"jobset.sigs.k8s.io/replicatedjob-name": "node"}
 
 
-def test_mxjob_with_its_own_conditions_is_accepted():
-    spec = yaml.safe_load((EXAMPLES / "kubeflow-training-operator" / "mxjob-byteps.yaml").read_text())
+def test_mxjob_is_accepted_once_it_names_its_own_conditions():
+    spec = yaml.safe_load((FEATURES / "jobs" / "mxjob-without-conditions.yaml").read_text())
     spec["spec"]["trialTemplate"]["successCondition"] = (
         'status.conditions.#(type=="Succeeded")#|#(status=="True")#'
     )
@@ -146,13 +147,16 @@ def test_mxjob_with_its_own_conditions_is_accepted():
     exp = apply_defaults(parse_experiment(spec))
     assert validate_experiment(exp) == []
     assert exp.trial_template.primary_pod_labels == {"training.kubeflow.org/replica-type": "worker"}
+    # The accepted fixture is that same spec under another name: the conditions alone decide.
+    accepted = load_experiment(FEATURES / "jobs" / "mxjob-with-conditions.yaml")
+    assert accepted == dataclasses.replace(exp, name=accepted.name)
 
 
 def test_collector_without_a_kind_stays_without_one():
-    path = EXAMPLES / "kubeflow-training-operator" / "xgboostjob-lightgbm.yaml"
+    path = FEATURES / "collectors" / "stdout-no-kind.yaml"
     exp = load_experiment(path)
     assert exp.metrics_collector.kind == "StdOut"  # Katib's default
-    assert exp.metrics_collector.metrics_format == (r"(\w+\s\w+)\s:\s((-?\d+)(\.\d+)?)",)
+    assert exp.metrics_collector.metrics_format == (r"(\w+ \w+) = (\d+\.\d+)",)
     assert (
         "collector"
         not in to_dict(parse_experiment(yaml.safe_load(path.read_text())))["spec"]["metricsCollectorSpec"]

@@ -13,7 +13,7 @@ from experiments.spec import (
     render_trial,
     replica_specs,
 )
-from tests.experiments.spec.conftest import EXAMPLES, QUICKSTART
+from tests.experiments.spec.conftest import FEATURES, QUICKSTART
 
 
 def test_quickstart_trial_is_a_pytorchjob_with_values_substituted():
@@ -33,16 +33,16 @@ def test_quickstart_trial_is_a_pytorchjob_with_values_substituted():
 
 
 def test_trial_metadata_references_as_katib_resolves_them():
-    exp = load_experiment(EXAMPLES / "trial-template" / "trial-metadata-substitution.yaml")
-    job = render_trial(exp, {"lr": "0.02"}, "trial-metadata-substitution-x1", namespace="kubeflow")
+    exp = load_experiment(FEATURES / "template" / "metadata-substitution.yaml")
+    job = render_trial(exp, {"rate": "0.02"}, "feat-trial-metadata-x1", namespace="research")
     env = {e["name"]: e["value"] for e in primary_container(job, exp)["env"]}
     assert env == {
-        "TRIAL_NAME": "trial-metadata-substitution-x1",
-        "TRIAL_NAMESPACE": "kubeflow",
-        "TRIAL_KIND": "Job",
-        "TRIAL_API_VERSION": "batch/v1",
-        "TRIAL_LABEL_CUSTOM": "custom-label",
-        "TRIAL_ANNOTATION_CUSTOM": "custom-annotation",
+        "PROBE_JOB": "feat-trial-metadata-x1",
+        "PROBE_NAMESPACE": "research",
+        "PROBE_KIND": "Job",
+        "PROBE_API_VERSION": "batch/v1",
+        "PROBE_TEAM": "search",
+        "PROBE_OWNER": "suite-maintainers",
     }
     assert replica_specs(job)["Job"][0] == 1
 
@@ -66,15 +66,15 @@ def test_values_with_quotes_stay_valid_json():
 
 
 def test_configmap_template_cannot_be_rendered_locally():
-    exp = load_experiment(EXAMPLES / "trial-template" / "trial-configmap-source.yaml")
+    exp = load_experiment(FEATURES / "template" / "configmap-source.yaml")
     with pytest.raises(SpecError, match="ConfigMap"):
-        render_trial(exp, {"lr": "0.01", "num-layers": "2", "optimizer": "sgd"}, "t")
+        render_trial(exp, {"rate": "0.01", "depth": "2", "act": "relu"}, "t")
 
 
 def test_primary_container_follows_primary_pod_labels():
-    exp = load_experiment(EXAMPLES / "kubeflow-training-operator" / "tfjob-mnist-with-summaries.yaml")
-    job = render_trial(exp, {"learning_rate": "0.01", "batch_size": "32"}, "t")
-    assert primary_container(job, exp)["name"] == "tensorflow"
+    exp = load_experiment(FEATURES / "jobs" / "tfjob.yaml")
+    job = render_trial(exp, {"rate": "0.01", "batch": "32"}, "t")
+    assert primary_container(job, exp)["name"] == "tf-probe"
     assert replica_specs(job)["Worker"][0] == 2
 
 
