@@ -430,11 +430,13 @@ class Runner:
                     f"objective goal {exp.objective.goal:g} reached by {best.name} ({value:g})",
                 )
         failed = sum(1 for r in self.records.values() if r.condition in FAILED_CONDITIONS)
-        if exp.max_failed_trial_count is not None and failed >= exp.max_failed_trial_count:
+        # Katib (status_util.go): failed + MetricsUnavailable, and never with zero failures (maxFailedTrialCount 0).
+        if exp.max_failed_trial_count is not None and failed and failed >= exp.max_failed_trial_count:
             return (
                 EXPERIMENT_FAILED,
                 REASON_MAX_FAILED_TRIALS_REACHED,
-                f"{failed} trials failed or had no metrics (maxFailedTrialCount {exp.max_failed_trial_count})",
+                f"{failed} trial{'s' if failed != 1 else ''} failed or had no metrics "
+                f"(maxFailedTrialCount {exp.max_failed_trial_count})",
             )
         finished = sum(1 for r in self._finished() if not is_interrupted(r))
         if exp.max_trial_count is not None and finished >= exp.max_trial_count and not self.active:

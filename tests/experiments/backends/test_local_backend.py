@@ -180,3 +180,12 @@ def test_delete_removes_the_study_and_the_logs(backend, tmp_path):
     assert not (tmp_path / ".katib" / "gone").exists()
     with pytest.raises(NotFoundError):
         backend.get("gone")
+
+
+def test_max_failed_trial_count_zero_ends_only_on_a_failure(backend, tmp_path):
+    # Katib counts maxFailedTrialCount 0 as "fail on the first failure", not "fail before starting".
+    exp = make_experiment("zero-failures", tmp_path, plan="0.5;0.6", max_trials=2, max_failed=0)
+    status = backend.submit(exp).wait()
+
+    assert (status.condition, status.reason) == (EXPERIMENT_SUCCEEDED, REASON_MAX_TRIALS_REACHED)
+    assert [t.condition for t in status.trials] == [TRIAL_SUCCEEDED, TRIAL_SUCCEEDED]
