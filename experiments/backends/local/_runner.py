@@ -180,9 +180,10 @@ class Runner:
             completion_time=None,
         )
         deadline = time.monotonic() + timeout if timeout is not None else None
-        previous = self._install_sigterm()
+        previous = self._install_signal_handlers()
         try:
             while True:
+                self._raise_if_interrupted()
                 self._poll_trials()
                 end = self._end()
                 if end is not None:
@@ -202,6 +203,7 @@ class Runner:
                 self._heartbeat()
                 self._report(progress)
                 time.sleep(POLL_SECONDS)
+                self._raise_if_interrupted()
         except KeyboardInterrupt as interrupt:
             signal_name = "SIGTERM" if isinstance(interrupt, ExperimentInterrupted) else "Ctrl-C (SIGINT)"
             # A second Ctrl-C must not cut the clean-up short and leave trials half-recorded.
@@ -213,7 +215,7 @@ class Runner:
             self._report(progress, force=True)
             raise
         finally:
-            self._restore_sigterm(previous)
+            self._restore_signal_handlers(previous)
         self._report(progress, force=True)
         return self.status()
 
@@ -509,14 +511,27 @@ class Runner:
             self._last_progress = time.monotonic()
             progress(self.status())
 
-    def _install_sigterm(self):
+    def _install_signal_handlers(self) -> dict:
+        """Ctrl-C and SIGTERM only set a flag; the loop raises at its next safe point.
+
+        An exception raised straight from a signal handler can land inside SQLAlchemy or subprocess code
+        and leave a lock held, and the clean-up that follows (which writes to the same storage) would then
+        hang instead of marking the running trials Killed.
+        """
+        self._interrupted: int | None = None
         if threading.current_thread() is not threading.main_thread():
-            return None
+            return {}
 
         def handler(signum, frame):
-            raise ExperimentInterrupted()
+            self._interrupted = signum
 
-        return signal.signal(signal.SIGTERM, handler)
+        return {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def _raise_if_interrupted(self) -> None:
+        if self._interrupted == signal.SIGTERM:
+            raise ExperimentInterrupted()
+        if self._interrupted is not None:
+            raise KeyboardInterrupt()
 
     @staticmethod
     def _hold_signals() -> dict:
@@ -530,6 +545,6 @@ class Runner:
             signal.signal(sig, previous)
 
     @staticmethod
-    def _restore_sigterm(previous) -> None:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+    def _restore_signal_handlers(previous: dict) -> None:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
