@@ -345,6 +345,8 @@ class Runner:
     def _end_trial(
         self, active: _Active, condition: str | None, reason: str, message: str, read_rest=True
     ) -> None:
+        from experiments.collector import observation_log
+
         if read_rest:
             active.observations.extend(active.tail.read(final=True))
         if condition is None:
@@ -353,6 +355,9 @@ class Runner:
                 condition, reason, message = TRIAL_SUCCEEDED, "TrialSucceeded", "Trial has succeeded"
             else:
                 condition, reason = TRIAL_METRICS_UNAVAILABLE, "MetricsUnavailable"
+                # Katib's collector then stores one "unavailable" objective entry instead of the log, so
+                # the additional metrics the trial did print read "unavailable" too (newObservationLog).
+                active.observations = observation_log(active.observations, self.names)
                 message = f"the trial exited 0 but reported no value of {objective!r} (metrics collector: {self.experiment.metrics_collector.kind})"
         del self.active[active.record.name]
         self._complete(active.optuna_trial, active.record, condition, reason, message, active.observations)

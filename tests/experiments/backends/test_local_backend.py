@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -88,6 +89,28 @@ def test_a_trial_without_objective_is_metrics_unavailable_and_counts_as_failed(b
     assert trial.condition == TRIAL_METRICS_UNAVAILABLE
     assert "accuracy" in trial.message
     assert (status.condition, status.reason) == (EXPERIMENT_FAILED, REASON_MAX_FAILED_TRIALS_REACHED)
+    assert status.optimal_trial is None
+
+
+def test_a_metrics_unavailable_trial_keeps_no_additional_metrics_as_katib_does(backend, tmp_path):
+    # Katib's collector replaces the whole observation log with one "unavailable" objective entry when the
+    # objective was never reported (newObservationLog), so the Trial's observation shows every metric
+    # unavailable, not the additional metrics it did print.
+    exp = make_experiment(
+        "partial", tmp_path, plan="0.3,0.2", max_trials=1, extra_args=("--metric=eval_loss",)
+    )
+    exp = dataclasses.replace(
+        exp, objective=dataclasses.replace(exp.objective, additional_metric_names=("eval_loss",))
+    )
+    status = backend.submit(exp).wait()
+
+    (trial,) = status.trials
+    assert trial.condition == TRIAL_METRICS_UNAVAILABLE
+    assert [(o.name, o.value) for o in trial.observations] == [("accuracy", "unavailable")]
+    assert {(m.name, m.min, m.max, m.latest) for m in trial.metrics} == {
+        ("accuracy", "unavailable", "unavailable", "unavailable"),
+        ("eval_loss", "unavailable", "unavailable", "unavailable"),
+    }
     assert status.optimal_trial is None
 
 
