@@ -17,16 +17,20 @@ EVAL_KEYS = ("eval_loss", "eval_accuracy", "eval_f1")
 def compute_metrics(prediction: Any) -> dict[str, float]:
     from sklearn.metrics import accuracy_score, f1_score
 
-    predicted, labels = prediction.predictions, prediction.label_ids
+    (predicted, row_losses), labels = prediction.predictions, prediction.label_ids
     return {
+        # Becomes eval_loss: the mean over the rows gather_for_metrics kept, i.e. each eval row exactly once.
+        "loss": float(row_losses.mean()),
         "accuracy": float(accuracy_score(labels, predicted)),
         "f1": float(f1_score(labels, predicted, average="macro", zero_division=0)),
     }
 
 
 def logits_to_predictions(logits: Any, labels: Any) -> Any:
-    # Keep only the argmax per row: gathering [N, 10] logits across ranks is wasted traffic.
-    return logits.argmax(dim=-1)
+    """(argmax, per-row cross-entropy): gathering [N, 10] logits across ranks is wasted traffic."""
+    import torch.nn.functional as F
+
+    return logits.argmax(dim=-1), F.cross_entropy(logits.float(), labels, reduction="none")
 
 
 class KatibMetricsCallback(TrainerCallback):
@@ -81,6 +85,13 @@ class CountingTrainer(Trainer):
     def training_step(self, model, inputs, num_items_in_batch=None):
         self.samples_seen += int(inputs["labels"].shape[0])
         return super().training_step(model, inputs, num_items_in_batch)
+
+    def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
+        # The Trainer's eval_loss weighs each batch's MEAN loss by its size; with several ranks the last batch
+        # is padded with repeated rows, which then count in that mean. compute_metrics gives eval_loss from
+        # per-row losses instead (duplicates dropped), so the batch loss is not returned.
+        _, logits, labels = super().prediction_step(model, inputs, prediction_loss_only, ignore_keys)
+        return None, logits, labels
 
     def evaluate(self, *args: Any, **kwargs: Any) -> dict[str, float]:
         started = time.perf_counter()

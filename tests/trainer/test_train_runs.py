@@ -183,3 +183,27 @@ def test_rank_zero_failure_stops_both_ranks_with_one_line(cache_dir: Path, tmp_p
         'File "' + str(Path(__file__).resolve().parents[2] / "trainer") not in result.stderr
     )  # no trainer traceback
     assert result.stdout == ""
+
+
+def test_eval_metrics_cover_the_eval_set_once_whatever_the_world_size(
+    cache_dir: Path, tmp_path: Path
+) -> None:
+    # 101 eval rows do not split evenly over 2 ranks: the sampler pads rank 1 with repeated rows, which
+    # must not weigh into eval_loss (nor accuracy/F1). A ~0 learning rate keeps both runs at the same weights.
+    common = [
+        *TINY_SYNTHETIC,
+        "--max_train_samples=64",
+        "--max_eval_samples=101",
+        "--global_batch_size=32",
+        "--max_steps=1",
+        "--learning_rate=1e-12",
+    ]
+    records = {}
+    for nproc in (1, 2):
+        result = run_trainer([*common, f"--output_dir={tmp_path / str(nproc)}"], cache_dir, nproc=nproc)
+        assert result.returncode == 0, result.stderr[-3000:]
+        records[nproc] = parse_katib_line(result.stdout.strip().splitlines()[-1])[1]
+    one, two = records[1], records[2]
+    assert one["eval_accuracy"] * 101 == pytest.approx(round(one["eval_accuracy"] * 101), abs=1e-3)
+    assert two["eval_accuracy"] == one["eval_accuracy"] and two["eval_f1"] == one["eval_f1"]
+    assert two["eval_loss"] == pytest.approx(one["eval_loss"], abs=2e-5)
