@@ -116,6 +116,9 @@ def load_model(model_name_or_path: str, cache_dir: str, tokenizer: Any, seed: in
         )
         return AutoModelForSequenceClassification.from_config(config)
     source = _local_model_dir(model_name_or_path, cache_dir)
+    # The new classification head is drawn from the global RNG: without this, --seed would not decide it
+    # and repeated trials of one configuration would start from different heads.
+    transformers.set_seed(seed)
     try:
         # A checkpoint fine-tuned on other labels gets a fresh head instead of a shape error.
         return AutoModelForSequenceClassification.from_pretrained(
