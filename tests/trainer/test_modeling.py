@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 
+
+@pytest.mark.slow  # ~5 s, most of it importing transformers
 def test_new_head_on_a_pretrained_body_follows_the_seed(tmp_path: Path) -> None:
     import torch
     from transformers import RobertaConfig, RobertaModel
