@@ -13,6 +13,14 @@ import sys
 from experiments.errors import UsageError
 
 
+def _add_source_arguments(parser) -> None:
+    """FILE and --search-space: where the Experiment comes from, the same for every spec verb."""
+    parser.add_argument("file", metavar="FILE", help="Katib Experiment YAML")
+    parser.add_argument(
+        "--search-space", metavar="S", help="search-space YAML whose parameters replace the file's"
+    )
+
+
 def register(verbs) -> None:
     """Add this module's verbs to ``katib experiment``."""
     validate = verbs.add_parser(
@@ -21,10 +29,7 @@ def register(verbs) -> None:
         description="Report every problem in a Katib Experiment at once (exit 0 valid, 1 invalid, 2 usage).",
         epilog="example: katib experiment validate experiments/quickstart.yaml --search-space search_spaces/lr-batch.yaml",
     )
-    validate.add_argument("file", metavar="FILE", help="Katib Experiment YAML")
-    validate.add_argument(
-        "--search-space", metavar="S", help="search-space YAML whose parameters replace the file's"
-    )
+    _add_source_arguments(validate)
     validate.add_argument("--output", choices=("text", "json"), default="text", help="text (default) or json")
     validate.set_defaults(handler=_validate)
 
@@ -34,10 +39,7 @@ def register(verbs) -> None:
         description="Substitute trial parameters exactly as Katib does and print the trial's job manifest.",
         epilog="example: katib experiment render experiments/quickstart.yaml --assign lr=2e-5 --assign batch_size=32",
     )
-    render.add_argument("file", metavar="FILE", help="Katib Experiment YAML")
-    render.add_argument(
-        "--search-space", metavar="S", help="search-space YAML whose parameters replace the file's"
-    )
+    _add_source_arguments(render)
     render.add_argument(
         "--assign",
         action="append",
