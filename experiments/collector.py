@@ -25,14 +25,13 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from experiments.backends._protocol import (
-    TRIAL_EARLY_STOPPED,
-    TRIAL_METRICS_UNAVAILABLE,
-    TRIAL_SUCCEEDED,
     MetricSummary,
     Observation,
-    TrialRecord,
 )
 from experiments.errors import KatibSuiteError
+
+# The ranking lives in experiments.ranking (one definition); re-exported for the collector's callers.
+from experiments.ranking import UNAVAILABLE, goal_reached, objective_value, optimal_trial
 from experiments.spec._model import DEFAULT_METRICS_FORMAT, MetricsCollector, Objective
 
 __all__ = [
@@ -56,8 +55,6 @@ __all__ = [
     "summarize",
 ]
 
-# pkg/controller.v1beta1/consts/const.go: UnavailableMetricValue.
-UNAVAILABLE = "unavailable"
 # Go's time.Time{}: what Katib records for a metric line without a timestamp; sorts before every real time.
 ZERO_TIME = datetime(1, 1, 1, tzinfo=timezone.utc)
 TIMESTAMP_JSON_KEY = "timestamp"
@@ -428,63 +425,3 @@ def summarize(observations: Sequence[Observation], metric_names: Sequence[str]) 
                 latest_at, latest = at, obs.value
         summaries.append(MetricSummary(name=name, min=low, max=high, latest=latest))
     return tuple(summaries)
-
-
-def _objective_string(trial: TrialRecord, objective: Objective) -> str:
-    """Katib's ``getObjectiveMetricValue``: the value the metric strategy picks, falling back to latest."""
-    name = objective.objective_metric_name
-    summary = trial.metric(name)
-    if summary is None and trial.observations:
-        summary = summarize(trial.observations, (name,))[0]
-    if summary is None:
-        return UNAVAILABLE
-    strategy = objective.strategy_for(name)
-    if strategy == "min":
-        return summary.latest if summary.min == UNAVAILABLE else summary.min
-    if strategy == "max":
-        return summary.latest if summary.max == UNAVAILABLE else summary.max
-    return summary.latest
-
-
-def objective_value(trial: TrialRecord, objective: Objective) -> float | None:
-    """The trial's objective value by the metric strategy (min / max / latest); None when unavailable."""
-    value = _objective_string(trial, objective)
-    return None if value == UNAVAILABLE else parse_float(value)
-
-
-# Katib fills status.observation only when the job succeeded or the trial was early stopped, so only these
-# trials can be optimal (MetricsUnavailable ones carry "unavailable" and are skipped by the value check).
-_OBSERVED_CONDITIONS = (TRIAL_SUCCEEDED, TRIAL_EARLY_STOPPED, TRIAL_METRICS_UNAVAILABLE)
-
-
-def optimal_trial(trials: Sequence[TrialRecord], objective: Objective) -> TrialRecord | None:
-    """Katib's ``currentOptimalTrial``: the best objective value among observed trials, in the given order
-    (pass creation order); a tie keeps the earlier trial.
-
-    Deviation: Katib makes a trial whose objective value is not a number (e.g. ``loss=nan`` read as "")
-    the optimal one; here such a trial is skipped, so a diverged trial is never promoted as best.
-    """
-    best: TrialRecord | None = None
-    best_value = 0.0
-    for trial in trials:
-        if trial.condition not in _OBSERVED_CONDITIONS:
-            continue
-        value = objective_value(trial, objective)
-        if value is None or math.isnan(value):
-            continue
-        if best is None:
-            best, best_value = trial, value
-        elif objective.type == "minimize" and value < best_value:
-            best, best_value = trial, value
-        elif objective.type == "maximize" and value > best_value:
-            best, best_value = trial, value
-    return best
-
-
-def goal_reached(value: float, objective: Objective) -> bool:
-    """Katib's goal check on the best value so far: minimize ``<= goal``, maximize ``>= goal``."""
-    if objective.goal is None or value is None:
-        return False
-    if objective.type == "minimize":
-        return value <= objective.goal
-    return value >= objective.goal
