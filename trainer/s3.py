@@ -11,13 +11,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from experiments.errors import KatibSuiteError
+from trainer.errors import TrainerError
 
 MULTIPART_THRESHOLD = 8 * 1024 * 1024
 MULTIPART_CHUNKSIZE = 8 * 1024 * 1024
 
 
-class S3Error(KatibSuiteError):
+class S3Error(TrainerError):
     """An S3 location that cannot be read or written, with the fix in the message."""
 
     exit_code = 2

@@ -22,10 +22,9 @@ from dataclasses import asdict
 from datetime import datetime, timezone
 from typing import Any
 
-from experiments.errors import KatibSuiteError
 from trainer import distributed
 from trainer.args import DataArguments, ModelArguments, TrainArguments, split_global_batch
-from trainer.errors import PeerRankFailed, TrainerInputError
+from trainer.errors import PeerRankFailed, TrainerError, TrainerInputError
 
 # Evaluations spread over a run when --eval_steps is not given; Katib's medianstop needs >= start_step (4).
 DEFAULT_EVALUATIONS = 5
@@ -353,7 +352,7 @@ def main(argv: list[str] | None = None) -> int:
         return run(model_args, data_args, train_args, env)
     except PeerRankFailed:
         return 1  # rank 0 already printed the reason
-    except KatibSuiteError as error:
+    except TrainerError as error:
         print(f"error: {error}", file=sys.stderr, flush=True)
         return error.exit_code
     except KeyboardInterrupt:
