@@ -62,15 +62,12 @@ def duration(trial: TrialRecord, now: datetime | None = None) -> float | None:
 
 
 def objective_value(trial: TrialRecord, experiment: Experiment) -> str | None:
-    """The value Katib ranks this trial by: min / max / latest of the objective, per metricStrategies."""
-    name = experiment.objective.objective_metric_name
-    summary = trial.metric(name)
-    if summary is None:
+    """The value Katib ranks this trial by (experiments.ranking); None before any observation."""
+    from experiments.ranking import objective_string
+
+    if trial.metric(experiment.objective.objective_metric_name) is None:
         return None
-    strategy = experiment.objective.strategy_for(name)
-    value = {"min": summary.min, "max": summary.max}.get(strategy, summary.latest)
-    # Katib's "unavailable" sentinel in min/max falls back to latest (status_util.go).
-    return summary.latest if value == "unavailable" else value
+    return objective_string(trial, experiment.objective)
 
 
 def latest_objective(trial: TrialRecord, experiment: Experiment) -> str | None:
