@@ -43,7 +43,7 @@ def trainer_args(args) -> list[str]:
 
 
 def experiment_yaml(name: str, args, early_stopping: bool) -> str:
-    import yaml
+    from experiments.spec import dump_yaml  # quotes "1e-4": kubectl (and our loader) read it as Katib does
 
     command = [
         "torchrun",
@@ -128,7 +128,7 @@ def experiment_yaml(name: str, args, early_stopping: bool) -> str:
         "metadata": {"name": name},
         "spec": spec,
     }
-    return yaml.safe_dump(document, sort_keys=False)
+    return dump_yaml(document)
 
 
 def run_arm(work: Path, name: str, args, early_stopping: bool) -> dict:

@@ -82,7 +82,7 @@ def trial_main(argv: list[str]) -> int:
 
 
 def experiment_yaml(name: str, trials: int, nproc: int, steps: int, seed: int) -> str:
-    import yaml
+    from experiments.spec import dump_yaml  # quotes "1e-4": kubectl (and our loader) read it as Katib does
 
     command = [
         "torchrun",
@@ -126,7 +126,7 @@ def experiment_yaml(name: str, trials: int, nproc: int, steps: int, seed: int) -
             },
         },
     }
-    return yaml.safe_dump(document, sort_keys=False)
+    return dump_yaml(document)
 
 
 def _free_port() -> int:

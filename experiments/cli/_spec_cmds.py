@@ -30,7 +30,15 @@ def register(verbs) -> None:
         epilog="example: katib experiment validate experiments/quickstart.yaml --search-space search_spaces/lr-batch.yaml",
     )
     _add_source_arguments(validate)
-    validate.add_argument("--output", choices=("text", "json"), default="text", help="text (default) or json")
+    validate.add_argument(
+        "--output", "-o", choices=("text", "json"), default="text", help="text (default) or json"
+    )
+    validate.add_argument(
+        "--backend",
+        choices=("local", "cluster"),
+        default="local",
+        help="also check what this backend can run (default: local; cluster: Katib's rules only)",
+    )
     validate.set_defaults(handler=_validate)
 
     render = verbs.add_parser(
@@ -51,7 +59,9 @@ def register(verbs) -> None:
     render.add_argument(
         "--namespace", metavar="NS", help="trial namespace (default: the experiment's, or default)"
     )
-    render.add_argument("--output", choices=("yaml", "json"), default="yaml", help="yaml (default) or json")
+    render.add_argument(
+        "--output", "-o", choices=("yaml", "json"), default="yaml", help="yaml (default) or json"
+    )
     render.set_defaults(handler=_render)
 
 
@@ -59,7 +69,7 @@ def _validate(args: argparse.Namespace) -> int:
     from experiments.spec import InvalidExperimentError, SpecError, load_experiment
 
     try:
-        exp = load_experiment(args.file, search_space=args.search_space)
+        exp = load_experiment(args.file, search_space=args.search_space, backend=args.backend)
     except InvalidExperimentError as error:
         if args.output == "json":
             print(
@@ -139,7 +149,7 @@ def _render(args: argparse.Namespace) -> int:
     if args.output == "json":
         print(json.dumps(manifest, indent=2))
     else:
-        import yaml
+        from experiments.spec import dump_yaml  # kubectl reads it back as the same object
 
-        sys.stdout.write(yaml.safe_dump(manifest, sort_keys=False, default_flow_style=False, width=110))
+        sys.stdout.write(dump_yaml(manifest))
     return 0

@@ -3,6 +3,8 @@
 from experiments.spec import load_experiment, render_trial
 exp = load_experiment("experiments/quickstart.yaml", search_space="search_spaces/lr-batch.yaml")
 job = render_trial(exp, {"lr": "2e-5", "batch_size": "32"}, trial_name="quickstart-abcdefgh")
+settings = algorithm_settings(exp)       # typed, validated: what a backend consumes
+print(dump_yaml(job))                    # YAML that kubectl reads back as the same object
 """
 
 from experiments.spec._defaults import apply_defaults
@@ -13,7 +15,13 @@ from experiments.spec._errors import (
     SpecFileError,
     SpecNotFoundError,
 )
-from experiments.spec._load import compose, load_experiment
+from experiments.spec._load import compose, load_experiment, read_yaml
+from experiments.spec._local_support import LOCAL_ALGORITHMS, LOCAL_COLLECTOR_KINDS, local_problems
+from experiments.spec._metrics_format import (
+    InvalidMetricsFormatError,
+    compile_metrics_format,
+    metrics_format_problem,
+)
 from experiments.spec._model import (
     Algorithm,
     EarlyStopping,
@@ -36,14 +44,30 @@ from experiments.spec._render import (
     replica_specs,
 )
 from experiments.spec._serialize import from_sdk, to_dict, to_sdk, to_yaml
-from experiments.spec._validate import validate_experiment
+from experiments.spec._settings import (
+    AlgorithmSettings,
+    HyperbandSettings,
+    MedianStopSettings,
+    algorithm_settings,
+    early_stopping_settings,
+    parse_algorithm,
+    parse_early_stopping,
+)
+from experiments.spec._validate import name_problems, validate_experiment
+from experiments.spec._yaml import dump_yaml, load_yaml, load_yaml_documents
 
 __all__ = [
+    "LOCAL_ALGORITHMS",
+    "LOCAL_COLLECTOR_KINDS",
     "Algorithm",
+    "AlgorithmSettings",
     "EarlyStopping",
     "Experiment",
     "FeasibleSpace",
+    "HyperbandSettings",
     "InvalidExperimentError",
+    "InvalidMetricsFormatError",
+    "MedianStopSettings",
     "MetricStrategy",
     "MetricsCollector",
     "Objective",
@@ -56,13 +80,25 @@ __all__ = [
     "SpecNotFoundError",
     "TrialParameter",
     "TrialTemplate",
+    "algorithm_settings",
     "apply_defaults",
+    "compile_metrics_format",
     "compose",
+    "dump_yaml",
+    "early_stopping_settings",
     "from_sdk",
     "load_experiment",
+    "load_yaml",
+    "load_yaml_documents",
+    "local_problems",
+    "metrics_format_problem",
+    "name_problems",
     "nproc_per_node",
+    "parse_algorithm",
+    "parse_early_stopping",
     "parse_experiment",
     "primary_container",
+    "read_yaml",
     "render_trial",
     "replica_specs",
     "to_dict",

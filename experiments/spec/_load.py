@@ -12,7 +12,10 @@ from experiments.spec._parse import parse_experiment, parse_search_space
 
 
 def read_yaml(path: str | Path, what: str = "Experiment") -> Any:
+    """The one YAML document in ``path``, read as kubectl reads it (``_yaml``); a clear error otherwise."""
     import yaml
+
+    from experiments.spec._yaml import load_yaml_documents
 
     path = Path(path)
     try:
@@ -24,7 +27,7 @@ def read_yaml(path: str | Path, what: str = "Experiment") -> Any:
     except (OSError, UnicodeDecodeError) as error:
         raise SpecFileError(f"cannot read {what} file {path}: {error}") from None
     try:
-        documents = [doc for doc in yaml.safe_load_all(text) if doc is not None]
+        documents = [doc for doc in load_yaml_documents(text) if doc is not None]
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -64,8 +67,11 @@ def _keep_hyperband_resource(exp: Experiment, composed: Experiment) -> Experimen
     return dataclasses.replace(composed, parameters=composed.parameters + kept)
 
 
-def load_experiment(path: str | Path, search_space: str | Path | dict | None = None) -> Experiment:
-    """Read, compose, default (as Katib's webhook does) and validate; raise every problem together."""
+def load_experiment(
+    path: str | Path, search_space: str | Path | dict | None = None, *, backend: str | None = "local"
+) -> Experiment:
+    """Read, compose, default (as Katib's webhook does) and validate for ``backend`` (see
+    :func:`validate_experiment`); raise every problem together."""
     from experiments.spec._defaults import apply_defaults
     from experiments.spec._validate import validate_experiment
 
@@ -77,7 +83,7 @@ def load_experiment(path: str | Path, search_space: str | Path | dict | None = N
             f"{path} (with search space {search_space if not isinstance(search_space, dict) else '<dict>'})"
         )
     exp = apply_defaults(exp)
-    problems = validate_experiment(exp)
+    problems = validate_experiment(exp, backend=backend)
     if problems:
         raise InvalidExperimentError(source, problems)
     return exp

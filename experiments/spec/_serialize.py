@@ -133,9 +133,10 @@ def to_dict(exp: Experiment) -> dict[str, Any]:
 
 
 def to_yaml(exp: Experiment) -> str:
-    import yaml
+    """The Experiment as YAML that ``kubectl apply`` reads back as the same object (``_yaml.dump_yaml``)."""
+    from experiments.spec._yaml import dump_yaml
 
-    return yaml.safe_dump(to_dict(exp), sort_keys=False, default_flow_style=False, width=110)
+    return dump_yaml(to_dict(exp))
 
 
 def _deserialize(data: Any, klass: str) -> Any:

@@ -11,8 +11,10 @@ import os
 import re
 from typing import Any
 
-from experiments.spec._algorithms import ALGORITHMS, EARLY_STOPPING, NAS_ALGORITHMS, check_settings
+from experiments.spec._algorithms import NAS_ALGORITHMS
 from experiments.spec._errors import Problem
+from experiments.spec._local_support import local_problems
+from experiments.spec._metrics_format import metrics_format_problem
 from experiments.spec._model import (
     DISTRIBUTIONS,
     METRIC_STRATEGIES,
@@ -22,6 +24,7 @@ from experiments.spec._model import (
     Experiment,
     Parameter,
 )
+from experiments.spec._settings import parse_algorithm, parse_early_stopping
 
 _NAME = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 # Trial names are "<experiment>-<8 random chars>" and end up as label values (<= 63 characters).
@@ -57,31 +60,38 @@ def _counts(exp: Experiment) -> list[Problem]:
     return out
 
 
-def _name(exp: Experiment) -> list[Problem]:
-    if not exp.name:
-        return [
-            Problem("metadata.name", exp.name, "is required; name the experiment (e.g. roberta-lr-sweep)")
-        ]
+def name_problems(
+    name: str | None, path: str = "metadata.name", max_length: int = MAX_EXPERIMENT_NAME
+) -> list[Problem]:
+    """Katib's metadata.name rules for ``name``: the one check for YAML names and command-line names alike."""
+    if not name:
+        return [Problem(path, name, "is required; name the experiment (e.g. roberta-lr-sweep)")]
     out = []
-    if not _NAME.match(exp.name):
+    if not _NAME.match(name):
         out.append(
             Problem(
-                "metadata.name",
-                exp.name,
+                path,
+                name,
                 "must consist of lower case alphanumeric characters or '-', start with a letter and "
                 "end with an alphanumeric character (e.g. 'my-name')",
             )
         )
-    if len(exp.name) > MAX_EXPERIMENT_NAME:
+    if len(name) > max_length:
         out.append(
             Problem(
-                "metadata.name",
-                exp.name,
-                f"is {len(exp.name)} characters; trial names add 9 and must fit a 63-character label, "
-                f"so use at most {MAX_EXPERIMENT_NAME}",
+                path,
+                name,
+                f"is {len(name)} characters; trial names add 9 and must fit a 63-character label, "
+                f"so use at most {MAX_EXPERIMENT_NAME}"
+                if max_length == MAX_EXPERIMENT_NAME
+                else f"is {len(name)} characters; a Kubernetes name label holds at most {max_length}",
             )
         )
     return out
+
+
+def _name(exp: Experiment) -> list[Problem]:
+    return name_problems(exp.name)
 
 
 def _objective(exp: Experiment) -> list[Problem]:
@@ -128,41 +138,18 @@ def _objective(exp: Experiment) -> list[Problem]:
 
 
 def _algorithms(exp: Experiment) -> list[Problem]:
-    out = []
-    if not exp.algorithm.algorithm_name:
+    # The same pass that builds the typed settings the backends consume (``_settings``): one rule, one place.
+    out = parse_algorithm(exp)[1]
+    if exp.algorithm.algorithm_name in NAS_ALGORITHMS and exp.nas_config is None:
         out.append(
-            Problem("spec.algorithm.algorithmName", None, f"is required; one of [{', '.join(ALGORITHMS)}]")
-        )
-    else:
-        out += check_settings(
-            exp,
-            "spec.algorithm",
-            exp.algorithm.algorithm_name,
-            exp.algorithm.algorithm_settings,
-            ALGORITHMS,
-            "algorithm",
-        )
-        if exp.algorithm.algorithm_name in NAS_ALGORITHMS and exp.nas_config is None:
-            out.append(
-                Problem(
-                    "spec.nasConfig",
-                    None,
-                    f"{exp.algorithm.algorithm_name} is a NAS algorithm; set nasConfig",
-                )
+            Problem(
+                "spec.nasConfig",
+                None,
+                f"{exp.algorithm.algorithm_name} is a NAS algorithm; set nasConfig",
             )
-    es = exp.early_stopping
-    if es is not None:
-        if not es.algorithm_name:
-            out.append(Problem("spec.earlyStopping.algorithmName", None, "is required; e.g. medianstop"))
-        else:
-            out += check_settings(
-                exp,
-                "spec.earlyStopping",
-                es.algorithm_name,
-                es.algorithm_settings,
-                EARLY_STOPPING,
-                "early stopping",
-            )
+        )
+    if exp.early_stopping is not None:
+        out += parse_early_stopping(exp)[1]
         kind = exp.metrics_collector.kind
         if kind not in ("StdOut", "File"):
             out.append(
@@ -317,16 +304,6 @@ def _parameters(exp: Experiment) -> list[Problem]:
     return out
 
 
-def _top_level_groups(pattern: str) -> int:
-    """Capturing groups at nesting depth 0; Katib takes group 1 as the name and group 2 as the value."""
-    try:
-        import re._parser as sre_parse  # Python >= 3.11
-    except ImportError:  # pragma: no cover - Python 3.10
-        import sre_parse  # type: ignore[no-redef]
-    parsed = sre_parse.parse(pattern)
-    return sum(1 for op, av in parsed if op == sre_parse.SUBPATTERN and av[0] is not None)
-
-
 def _collector(exp: Experiment) -> list[Problem]:
     mc = exp.metrics_collector
     path = "spec.metricsCollectorSpec"
@@ -404,20 +381,9 @@ def _collector(exp: Experiment) -> list[Problem]:
                 )
     for i, pattern in enumerate(mc.metrics_format):
         f_path = f"{src}.filter.metricsFormat[{i}]"
-        try:
-            groups = _top_level_groups(pattern)
-        except (re.error, RecursionError, OverflowError) as error:
-            out.append(Problem(f_path, pattern, f"is not a valid regular expression: {error}"))
-            continue
-        if groups < 2:
-            out.append(
-                Problem(
-                    f_path,
-                    pattern,
-                    f"needs two top-level groups (metric name, then value), found {groups}; "
-                    r"e.g. ([\w|-]+)\s*=\s*([+-]?\d*(\.\d+)?([Ee][+-]?\d+)?)",
-                )
-            )
+        problem = metrics_format_problem(pattern)
+        if problem:
+            out.append(Problem(f_path, pattern, problem))
     return out
 
 
@@ -429,10 +395,17 @@ def _resume(exp: Experiment) -> list[Problem]:
     return []
 
 
-def validate_experiment(exp: Experiment) -> list[Problem]:
+BACKENDS = ("local", "cluster")
+
+
+def validate_experiment(exp: Experiment, backend: str | None = "local") -> list[Problem]:
     """Every problem Katib's webhook, its suggestion services or the trial run would hit. Empty: valid.
 
-    Runs on the defaulted experiment, as Katib's validating webhook runs after its mutating one."""
+    ``backend="local"`` (the default, like the CLI's) adds what Katib accepts but the local backend cannot
+    run (``_local_support``), each naming ``--backend cluster`` as the way; ``"cluster"`` or None: Katib's
+    rules only. Runs on the defaulted experiment, as Katib's validating webhook runs after its mutating one."""
+    if backend is not None and backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {list(BACKENDS)} or None; got: {backend!r}")
     from experiments.spec._defaults import apply_defaults
     from experiments.spec._template_checks import check_template
 
@@ -440,4 +413,6 @@ def validate_experiment(exp: Experiment) -> list[Problem]:
     problems: list[Any] = []
     for rule in (_name, _counts, _objective, _algorithms, _resume, _parameters, _collector, check_template):
         problems += rule(exp)
+    if backend == "local":
+        problems += [p for p in local_problems(exp) if p not in problems]
     return problems

@@ -7,7 +7,8 @@ starts ``n = ceil((s_max + 1) * eta**s / (s + 1))`` random configurations with b
 rung ``i >= 1`` promotes the best ``ceil(ceil(n * eta**-(i-1)) / eta)`` trials of rung ``i - 1`` (by the
 objective) with budget ``int(r_l * eta**-s * eta**i)``.
 
-Each Optuna trial carries its place in that schedule (user attribute ``katib_hyperband``), so a new
+Its settings arrive parsed and validated by the spec (``experiments.spec.HyperbandSettings``); nothing is
+checked again here. Each Optuna trial carries its place in that schedule (user attribute ``katib_hyperband``), so a new
 :class:`Hyperband` over the same study (after a resume) continues where the last one stopped. Two choices
 where Katib's service is undefined: a rung is promoted once every trial of the previous rung has finished
 (Katib raises until then, and its controller retries), and failed trials rank below every succeeded one
@@ -18,17 +19,13 @@ the schedule's own, which is what Katib's ``parallelTrialCount >= eta**s_max`` r
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-
-from experiments.errors import KatibSuiteError
 
 if TYPE_CHECKING:
     import optuna
 
 ATTR = "katib_hyperband"
-SETTINGS = ("resource_name", "r_l", "eta", "random_state")
 
 
 @dataclass(frozen=True)
@@ -51,62 +48,6 @@ def schedule(r_l: float, eta: float) -> list[Rung]:
             n_prev = math.ceil(n * eta ** (-(i - 1)))
             rungs.append(Rung(s, i, math.ceil(n_prev / eta), int(r * eta**i)))
     return rungs
-
-
-class InvalidHyperbandError(KatibSuiteError):
-    """hyperband settings Katib's hyperband service would reject."""
-
-
-def parse_settings(
-    settings: Mapping[str, str], parameter_types: Mapping[str, str], parallel_trial_count: int | None
-) -> tuple[str, float, float]:
-    """Katib's ``ValidateAlgorithmSettings`` for hyperband: (resource_name, r_l, eta)."""
-    for name in settings:
-        if name not in SETTINGS:
-            raise InvalidHyperbandError(
-                f"algorithm.algorithmSettings name must be one of {list(SETTINGS)} for hyperband; got: {name}"
-            )
-    if "r_l" not in settings or "resource_name" not in settings:
-        raise InvalidHyperbandError(
-            "hyperband needs algorithm settings r_l and resource_name, e.g. {name: resource_name, value: epochs}, {name: r_l, value: '9'}"
-        )
-    try:
-        r_l = float(settings["r_l"])
-    except ValueError:
-        r_l = -1.0
-    if not r_l >= 1:
-        raise InvalidHyperbandError(
-            f"hyperband setting r_l must be a number >= 1 (the most budget one trial gets); got: {settings['r_l']!r}"
-        )
-    try:
-        eta = float(settings.get("eta", "3"))
-    except ValueError:
-        raise InvalidHyperbandError(
-            f"hyperband setting eta must be an integer >= 2; got: {settings['eta']!r}"
-        ) from None
-    if int(eta) <= 0:
-        eta = 3.0  # Katib's fallback for a non-positive eta
-    if eta < 2:
-        raise InvalidHyperbandError(
-            f"hyperband setting eta must be an integer >= 2; got: {settings['eta']!r}"
-        )
-    resource = settings["resource_name"]
-    if resource not in parameter_types:
-        raise InvalidHyperbandError(
-            f"hyperband setting resource_name must be one of the parameters {sorted(parameter_types)}; got: {resource}"
-        )
-    if parameter_types[resource] not in ("int", "double"):
-        raise InvalidHyperbandError(
-            f"hyperband resource parameter {resource!r} must be int or double (it carries the budget); got: {parameter_types[resource]}"
-        )
-    s_max = int(math.log(r_l) / math.log(eta))
-    needed = math.ceil(eta**s_max)
-    if (parallel_trial_count or 3) < needed:
-        raise InvalidHyperbandError(
-            f"hyperband with r_l={settings['r_l']} and eta={eta:g} needs parallelTrialCount >= {needed} (Katib's rule); "
-            f"got: {parallel_trial_count or 3}. Raise parallelTrialCount or lower r_l."
-        )
-    return resource, r_l, eta
 
 
 def _place(trial: optuna.trial.FrozenTrial) -> tuple[int, int] | None:

@@ -6,6 +6,7 @@ cmd/metricscollector/v1beta1/file-metricscollector/main.go (how a running trial 
 - The "median" is computed once at least ``min_trials_required`` (default 3) trials have Succeeded: for each
   of them, the average of its first ``start_step`` (default 4) objective values, ordered by timestamp; the
   median is the plain MEAN of those averages (Katib's name, Katib's arithmetic).
+- Settings arrive parsed by the spec (``experiments.spec.MedianStopSettings``); nothing is re-validated here.
 - Rules are handed to a trial when it starts (:meth:`MedianStop.rule`). In the trial, the rule is checked
   exactly once, at the ``start_step``-th report of the objective, on the best value so far of that trial:
   maximize stops when it is lower than the median, minimize when it is greater.
@@ -18,14 +19,11 @@ from dataclasses import dataclass, field
 
 from experiments.backends._protocol import TRIAL_SUCCEEDED, TrialRecord
 from experiments.collector import ZERO_TIME, parse_float
-from experiments.errors import KatibSuiteError
+from experiments.spec._errors import InvalidExperimentError
 from experiments.spec._model import EarlyStopping, Objective
+from experiments.spec._settings import MedianStopSettings, parse_early_stopping_spec
 
 __all__ = ["EARLY_STOPPING", "MedianStop", "StopRule", "make_early_stopping"]
-
-
-class InvalidEarlyStoppingError(KatibSuiteError):
-    """earlyStopping settings that Katib's early-stopping service would reject."""
 
 
 @dataclass
@@ -49,36 +47,12 @@ class StopRule:
         return self._best < self.median if self.maximize else self._best > self.median
 
 
-def _positive_int(name: str, value: str, minimum: int) -> int:
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        number = None
-    if number is None or number < minimum:
-        raise InvalidEarlyStoppingError(
-            f"earlyStopping.algorithmSettings {name} must be an integer >= {minimum}; got: {value!r}"
-        )
-    return number
-
-
 class MedianStop:
     """Katib's medianstop service for one experiment."""
 
-    SETTINGS = ("min_trials_required", "start_step")
-
-    def __init__(self, early_stopping: EarlyStopping, objective: Objective) -> None:
-        self.min_trials_required = 3
-        self.start_step = 4
-        for setting in early_stopping.algorithm_settings:
-            if setting.name == "min_trials_required":
-                self.min_trials_required = _positive_int(setting.name, setting.value, 1)
-            elif setting.name == "start_step":
-                self.start_step = _positive_int(setting.name, setting.value, 1)
-            else:
-                raise InvalidEarlyStoppingError(
-                    f"earlyStopping.algorithmSettings name must be one of {list(self.SETTINGS)} for medianstop; "
-                    f"got: {setting.name}"
-                )
+    def __init__(self, settings: MedianStopSettings, objective: Objective) -> None:
+        self.min_trials_required = settings.min_trials_required
+        self.start_step = settings.start_step
         self.objective = objective
         self.maximize = objective.type == "maximize"
 
@@ -112,10 +86,15 @@ class MedianStop:
 EARLY_STOPPING = {"medianstop": MedianStop}
 
 
-def make_early_stopping(early_stopping: EarlyStopping, objective: Objective) -> MedianStop:
-    cls = EARLY_STOPPING.get(early_stopping.algorithm_name)
-    if cls is None:
-        raise InvalidEarlyStoppingError(
-            f"earlyStopping.algorithmName must be one of {sorted(EARLY_STOPPING)}; got: {early_stopping.algorithm_name}"
-        )
-    return cls(early_stopping, objective)
+def make_early_stopping(
+    early_stopping: EarlyStopping | MedianStopSettings, objective: Objective
+) -> MedianStop:
+    """The early-stopping service for the spec's typed settings (an ``earlyStopping`` block is parsed by the
+    spec first, which raises :class:`InvalidExperimentError` with its problems: the one validation)."""
+    settings = early_stopping
+    if isinstance(early_stopping, EarlyStopping):
+        parsed, problems = parse_early_stopping_spec(early_stopping)
+        if problems:
+            raise InvalidExperimentError("earlyStopping", problems)
+        settings = parsed
+    return EARLY_STOPPING[settings.name](settings, objective)

@@ -34,43 +34,23 @@ from typing import TYPE_CHECKING, Any
 from experiments.backends._protocol import TRIAL_EARLY_STOPPED, TRIAL_SUCCEEDED
 from experiments.backends.local import _hyperband
 from experiments.errors import KatibSuiteError
+from experiments.spec._algorithms import grid_values
+from experiments.spec._local_support import LOCAL_ALGORITHMS, local_problems
 from experiments.spec._model import Experiment, Parameter
+from experiments.spec._settings import AlgorithmSettings, algorithm_settings
 
 if TYPE_CHECKING:
     import optuna
 
-__all__ = ["ALGORITHMS", "UNSUPPORTED_ALGORITHMS", "Suggester", "UnsupportedAlgorithmError"]
+__all__ = ["ALGORITHMS", "Suggester", "UnsupportedAlgorithmError"]
 
-UNSUPPORTED_ALGORITHMS = ("pbt", "enas", "darts")
-# algorithmName -> the settings Katib accepts for it (unknown names are rejected, never dropped).
-ALGORITHMS: dict[str, tuple[str, ...]] = {
-    "random": ("random_state",),
-    "tpe": ("gamma", "prior_weight", "n_EI_candidates", "random_state"),
-    "multivariate-tpe": ("n_startup_trials", "n_ei_candidates", "random_state"),
-    "grid": ("random_state",),
-    "cmaes": ("sigma", "restart_strategy", "random_state"),
-    "bayesianoptimization": (
-        "base_estimator",
-        "n_initial_points",
-        "acq_func",
-        "acq_optimizer",
-        "random_state",
-    ),
-    "sobol": ("random_state",),
-    "hyperband": _hyperband.SETTINGS,
-}
-RESTART_STRATEGIES = ("none", "ipop", "bipop")
-SKOPT_ACQ_FUNCS = ("gp_hedge", "EI", "LCB", "PI", "EIps", "PIps")
-SKOPT_ACQ_OPTIMIZERS = ("auto", "sampling", "lbfgs")
+# The algorithms this backend runs: the spec's list (validate reports the others for the local backend).
+ALGORITHMS = LOCAL_ALGORITHMS
 HYPERBAND_ATTR = _hyperband.ATTR
 
 
 class UnsupportedAlgorithmError(KatibSuiteError):
-    """An algorithmName the local backend cannot run."""
-
-
-class InvalidAlgorithmSettingError(KatibSuiteError):
-    """An algorithm setting or search space the algorithm cannot use."""
+    """A Katib-valid algorithm (or setting) the local backend cannot run; the message names the cluster backend."""
 
 
 def _hyperopt_gamma(gamma: float, n: int) -> int:
@@ -78,68 +58,27 @@ def _hyperopt_gamma(gamma: float, n: int) -> int:
     return min(math.ceil(gamma * math.sqrt(n)), 25)
 
 
-def _number(
-    settings: Mapping[str, str],
-    name: str,
-    kind: Callable[[str], Any],
-    check: Callable[[Any], bool],
-    rule: str,
-):
-    if name not in settings:
-        return None
-    try:
-        value = kind(settings[name])
-    except (TypeError, ValueError):
-        value = None
-    if value is None or not check(value):
-        raise InvalidAlgorithmSettingError(
-            f"algorithm setting {name} must be {rule}; got: {settings[name]!r}"
-        )
-    return value
-
-
 def _distribution(param: Parameter) -> optuna.distributions.BaseDistribution:
+    """Katib's parameter -> Optuna distribution. The spec has validated the bounds (and, for this backend,
+    that Optuna can sample them); a failure here would be a disagreement between the two, reported plainly."""
     from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
     space = param.feasible_space
-    where = f"spec.parameters {param.name!r}"
     if param.parameter_type in ("discrete", "categorical"):
-        if not space.list:
-            raise InvalidAlgorithmSettingError(
-                f"{where}: {param.parameter_type} needs feasibleSpace.list; add the values"
-            )
         return CategoricalDistribution(tuple(space.list))
     log = space.distribution in ("logUniform", "logNormal")
-    try:
-        low, high, step = space.low, space.high, space.step_value
-        if param.parameter_type == "int":
-            return IntDistribution(int(low), int(high), log=log, step=1 if step is None else int(step))
-        if log and step is not None:
-            raise ValueError(
-                "Optuna cannot sample a log-scaled double on a step grid; drop step or use uniform"
-            )
-        return FloatDistribution(low, high, log=log, step=step)
-    except (TypeError, ValueError) as exc:
-        raise InvalidAlgorithmSettingError(
-            f"{where} ({param.parameter_type}, min={space.min}, max={space.max}): {exc}"
-        ) from None
-
-
-def _grid_values(param: Parameter) -> list[Any]:
-    """Katib's grid (``convert_to_combinations``): int range by step, double min..max by its required step."""
-    space = param.feasible_space
-    if param.parameter_type in ("discrete", "categorical"):
-        return list(space.list)
     step = space.step_value
-    if param.parameter_type == "int":
-        return list(range(int(space.low), int(space.high) + 1, int(step or 1)))
-    if step is None:
-        raise InvalidAlgorithmSettingError(
-            f"spec.parameters {param.name!r}: grid needs feasibleSpace.step for a double parameter; add step (e.g. '0.01')"
-        )
-    count = math.floor((space.high - space.low) / step + 1e-9) + 1
-    # Rounded to 12 significant digits so 0.1 + 2 * 0.1 reads "0.3", not "0.30000000000000004".
-    return [float(f"{space.low + k * step:.12g}") for k in range(count)]
+    try:
+        if param.parameter_type == "int":
+            return IntDistribution(
+                int(space.low), int(space.high), log=log, step=1 if step is None else int(step)
+            )
+        return FloatDistribution(space.low, space.high, log=log, step=step)
+    except (TypeError, ValueError) as exc:
+        raise KatibSuiteError(
+            f"spec.parameters {param.name!r} ({param.parameter_type}, min={space.min}, max={space.max}): {exc}; "
+            "run `katib experiment validate` on the file"
+        ) from None
 
 
 @functools.cache
@@ -157,28 +96,24 @@ def _grid_sampler_class() -> type:
 
 
 class Suggester:
-    """Katib's suggestion service for one experiment, over an Optuna study."""
+    """Katib's suggestion service for one experiment, over an Optuna study.
+
+    Consumes the spec's typed settings (:func:`experiments.spec.algorithm_settings`) and checks nothing of its
+    own: an experiment that does not validate raises the spec's :class:`InvalidExperimentError`, one the local
+    backend cannot run raises :class:`UnsupportedAlgorithmError` with the spec's reason."""
 
     def __init__(self, experiment: Experiment) -> None:
-        algorithm = experiment.algorithm
-        self.name = algorithm.algorithm_name
-        if self.name not in ALGORITHMS:
-            raise UnsupportedAlgorithmError(
-                f"algorithm {self.name!r} is not supported by the local backend; use one of {sorted(ALGORITHMS)} "
-                "or --backend cluster"
-            )
-        self.settings = algorithm.settings
-        for key in self.settings:
-            if key not in ALGORITHMS[self.name]:
-                raise InvalidAlgorithmSettingError(
-                    f"algorithm.algorithmSettings name must be one of {list(ALGORITHMS[self.name])} for {self.name}; got: {key}"
-                )
+        self.name = experiment.algorithm.algorithm_name
+        unsupported = [
+            p for p in local_problems(experiment) if p.path.startswith(("spec.algorithm", "spec.parameters"))
+        ]
+        if unsupported:
+            raise UnsupportedAlgorithmError("; ".join(p.message for p in unsupported))
+        self.settings: AlgorithmSettings = algorithm_settings(experiment)
         self.experiment = experiment
         self.parameter_types = {p.name: p.parameter_type for p in experiment.parameters}
         self.distributions = {p.name: _distribution(p) for p in experiment.parameters}
-        self.random_state = _number(
-            self.settings, "random_state", int, lambda v: v >= 0, "a non-negative integer"
-        )
+        self.random_state = self.settings.random_state
         self.hyperband: _hyperband.Hyperband | None = None
         self._grid: dict[str, list[Any]] | None = None
         self._build = self._builder()
@@ -190,83 +125,46 @@ class Suggester:
 
         s = self.settings
         if self.name in ("random", "hyperband"):
-            if self.name == "hyperband":
-                resource, r_l, eta = _hyperband.parse_settings(
-                    s, self.parameter_types, self.experiment.parallel_trial_count
-                )
+            if s.hyperband is not None:
                 maximize = self.experiment.objective.type == "maximize"
-                self.hyperband = _hyperband.Hyperband(resource, r_l, eta, maximize)
+                hb = s.hyperband
+                self.hyperband = _hyperband.Hyperband(hb.resource_name, hb.r_l, hb.eta, maximize)
             return lambda seed: samplers.RandomSampler(seed=seed)
         if self.name == "tpe":
-            gamma = _number(s, "gamma", float, lambda v: 0 < v < 1, "a number between 0 and 1") or 0.25
-            prior = _number(s, "prior_weight", float, lambda v: v > 0, "a number > 0") or 1.0
-            n_ei = _number(s, "n_EI_candidates", int, lambda v: v > 0, "an integer > 0") or 24
+            prior = 1.0 if s.prior_weight is None else s.prior_weight
+            n_ei = s.n_ei_candidates or 24
             # Katib's hyperopt service samples its first request (parallelTrialCount trials) at random.
             startup = self.experiment.parallel_trial_count or 3
-            gamma_fn = functools.partial(_hyperopt_gamma, gamma)
+            gamma_fn = functools.partial(_hyperopt_gamma, 0.25 if s.gamma is None else s.gamma)
             return lambda seed: samplers.TPESampler(
                 seed=seed, gamma=gamma_fn, prior_weight=prior, n_ei_candidates=n_ei, n_startup_trials=startup
             )
         if self.name == "multivariate-tpe":
-            startup = _number(s, "n_startup_trials", int, lambda v: v >= 0, "an integer >= 0")
-            n_ei = _number(s, "n_ei_candidates", int, lambda v: v > 0, "an integer > 0") or 24
+            startup = 10 if s.n_startup_trials is None else s.n_startup_trials
+            n_ei = s.n_ei_candidates or 24
             return lambda seed: samplers.TPESampler(
-                seed=seed,
-                multivariate=True,
-                n_startup_trials=10 if startup is None else startup,
-                n_ei_candidates=n_ei,
+                seed=seed, multivariate=True, n_startup_trials=startup, n_ei_candidates=n_ei
             )
         if self.name == "grid":
-            self._grid = {p.name: _grid_values(p) for p in self.experiment.parameters}
+            self._grid = {p.name: grid_values(p) or [] for p in self.experiment.parameters}
             # The seed shuffles the grid order (grid_id -> point), so it must stay fixed across asks.
             grid, fixed = self._grid, self.random_state
             return lambda seed: _grid_sampler_class()(grid, seed=fixed)
         if self.name == "cmaes":
-            return self._cmaes()
+            strategy = None if s.restart_strategy in (None, "none") else s.restart_strategy
+            sigma = s.sigma
+            return lambda seed: samplers.CmaEsSampler(
+                seed=seed, sigma0=sigma, restart_strategy=strategy, warn_independent_sampling=False
+            )
         if self.name == "bayesianoptimization":
-            return self._gp()
+            # Optuna's GPSampler always uses log-EI: acq_func / acq_optimizer are validated, not mapped.
+            startup = 10 if s.n_initial_points is None else s.n_initial_points
+            return lambda seed: samplers.GPSampler(
+                seed=seed, n_startup_trials=startup, warn_independent_sampling=False
+            )
         # sobol: the scramble seed must stay fixed, or the sequence would restart with every ask.
         fixed = self.random_state
         return lambda seed: samplers.QMCSampler(qmc_type="sobol", scramble=fixed is not None, seed=fixed)
-
-    def _cmaes(self) -> Callable[[int | None], optuna.samplers.BaseSampler]:
-        import optuna.samplers as samplers
-
-        continuous = [p.name for p in self.experiment.parameters if p.parameter_type in ("double", "int")]
-        if len(continuous) < 2:
-            raise InvalidAlgorithmSettingError(
-                f"cmaes needs at least 2 double or int parameters (Katib's rule); got: {continuous}. Add one or use tpe"
-            )
-        sigma = _number(self.settings, "sigma", float, lambda v: v > 0, "a number > 0")
-        restart = self.settings.get("restart_strategy", "none")
-        if restart not in RESTART_STRATEGIES:
-            raise InvalidAlgorithmSettingError(
-                f"algorithm setting restart_strategy must be one of {list(RESTART_STRATEGIES)}; got: {restart}"
-            )
-        strategy = None if restart == "none" else restart
-        return lambda seed: samplers.CmaEsSampler(
-            seed=seed, sigma0=sigma, restart_strategy=strategy, warn_independent_sampling=False
-        )
-
-    def _gp(self) -> Callable[[int | None], optuna.samplers.BaseSampler]:
-        import optuna.samplers as samplers
-
-        estimator = self.settings.get("base_estimator", "GP")
-        if estimator != "GP":
-            raise InvalidAlgorithmSettingError(
-                f"bayesianoptimization base_estimator must be 'GP' on the local backend (Optuna's GPSampler); got: {estimator}. "
-                "Use GP, or tpe for a tree-based model, or --backend cluster"
-            )
-        for key, allowed in (("acq_func", SKOPT_ACQ_FUNCS), ("acq_optimizer", SKOPT_ACQ_OPTIMIZERS)):
-            if key in self.settings and self.settings[key] not in allowed:
-                raise InvalidAlgorithmSettingError(
-                    f"algorithm setting {key} must be one of {list(allowed)}; got: {self.settings[key]}"
-                )
-        n_initial = _number(self.settings, "n_initial_points", int, lambda v: v >= 0, "an integer >= 0")
-        startup = 10 if n_initial is None else n_initial
-        return lambda seed: samplers.GPSampler(
-            seed=seed, n_startup_trials=startup, warn_independent_sampling=False
-        )
 
     # -- ask / tell --------------------------------------------------------------------------------------
     def _reseed(self, study: optuna.Study) -> None:

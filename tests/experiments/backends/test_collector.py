@@ -152,7 +152,10 @@ def test_line_collector_text_and_json(tmp_path):
 
 @pytest.mark.parametrize("kind", ["TensorFlowEvent", "PrometheusMetric", "Custom", "Push"])
 def test_collector_kinds_the_local_backend_cannot_read(kind):
-    with pytest.raises(KatibSuiteError, match=rf"must be one of \['StdOut', 'File'\].*got: {kind}"):
+    with pytest.raises(
+        KatibSuiteError,
+        match=rf"collector kind {kind} is not supported by the local backend.*--backend cluster",
+    ):
         LineCollector(MetricsCollector(kind=kind), ["loss"])
 
 

@@ -43,7 +43,7 @@ def reports_until_stop(rule, values):
 
 
 def test_defaults_and_no_rule_before_min_trials():
-    ms = MedianStop(es(), MAX)
+    ms = make_early_stopping(es(), MAX)
     assert (ms.min_trials_required, ms.start_step) == (3, 4)
     done = [trial("a", [0.5] * 4), trial("b", [0.5] * 4)]
     assert ms.rule(done) is None
@@ -56,7 +56,7 @@ def test_defaults_and_no_rule_before_min_trials():
 
 
 def test_median_is_mean_of_first_start_step_averages_in_time_order():
-    ms = MedianStop(es(min_trials_required=2, start_step=2), MAX)
+    ms = make_early_stopping(es(min_trials_required=2, start_step=2), MAX)
     a = trial("a", [0.9, 0.1, 0.3], times=[5, 1, 3])  # by time: 0.1, 0.3, 0.9 -> first two avg 0.2
     b = trial("b", [0.4, 0.6, 1.0])  # avg 0.5
     assert ms.median([a, b]) == pytest.approx(0.35)  # mean of 0.2 and 0.5, not a true median
@@ -84,14 +84,14 @@ def test_median_is_mean_of_first_start_step_averages_in_time_order():
 )
 def test_stop_exactly_at_start_step(objective, values, expected):
     metric = objective.objective_metric_name
-    ms = MedianStop(es(), objective)
+    ms = make_early_stopping(es(), objective)
     rule = ms.rule([trial(n, [0.5] * 4, metric=metric) for n in "abc"])
     assert rule.median == pytest.approx(0.5)
     assert reports_until_stop(rule, values) == expected
 
 
 def test_each_trial_gets_its_own_rule():
-    ms = MedianStop(es(min_trials_required=1, start_step=1), MAX)
+    ms = make_early_stopping(es(min_trials_required=1, start_step=1), MAX)
     done = [trial("a", [0.5])]
     first, second = ms.rule(done), ms.rule(done)
     assert first.observe(0.1) is True
@@ -101,22 +101,25 @@ def test_each_trial_gets_its_own_rule():
 @pytest.mark.parametrize(
     ("settings", "message"),
     [
-        ({"min_trials_required": "0"}, "min_trials_required must be an integer >= 1; got: '0'"),
-        ({"start_step": "x"}, "start_step must be an integer >= 1; got: 'x'"),
-        ({"start_step": "1.5"}, "start_step must be an integer >= 1"),
+        (
+            {"min_trials_required": "0"},
+            r"algorithmSettings\[0\].value = '0': medianstop min_trials_required must be >= 1",
+        ),
+        ({"start_step": "x"}, "medianstop start_step must be an integer"),
+        ({"start_step": "1.5"}, "medianstop start_step must be an integer"),
         (
             {"min_trial_required": "3"},
-            r"must be one of \['min_trials_required', 'start_step'\].*got: min_trial_required",
+            r"min_trial_required.*must be one of \[min_trials_required, start_step\]",
         ),
     ],
 )
 def test_bad_settings_are_clear_errors(settings, message):
     with pytest.raises(KatibSuiteError, match=message):
-        MedianStop(es(**settings), MAX)
+        make_early_stopping(es(**settings), MAX)
 
 
 def test_registry():
     assert EARLY_STOPPING == {"medianstop": MedianStop}
     assert isinstance(make_early_stopping(es(), MAX), MedianStop)
-    with pytest.raises(KatibSuiteError, match=r"must be one of \['medianstop'\]; got: asha"):
+    with pytest.raises(KatibSuiteError, match=r"must be one of \[medianstop\]; got: asha"):
         make_early_stopping(EarlyStopping("asha"), MAX)

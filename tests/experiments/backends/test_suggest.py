@@ -12,8 +12,9 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 from optuna.trial import TrialState
 
 from experiments.backends.local._hyperband import schedule
-from experiments.backends.local._suggest import ALGORITHMS, Suggester, UnsupportedAlgorithmError
+from experiments.backends.local._suggest import Suggester, UnsupportedAlgorithmError
 from experiments.errors import KatibSuiteError
+from experiments.spec import InvalidExperimentError, validate_experiment
 from experiments.spec._model import (
     Algorithm,
     Experiment,
@@ -175,7 +176,7 @@ def test_grid_covers_the_feasible_grid_then_ends():
 
 
 def test_grid_needs_a_step_for_doubles():
-    with pytest.raises(KatibSuiteError, match=r"grid needs feasibleSpace\.step"):
+    with pytest.raises(InvalidExperimentError, match=r"grid needs a step for double parameter 'lr'"):
         Suggester(experiment("grid"))
 
 
@@ -254,72 +255,107 @@ def test_hyperband_waits_for_a_rung_and_survives_a_new_suggester():
     assert [a["lr"] for _, a in promoted] == [rung0[i][1]["lr"] for i in (8, 7, 6)]
 
 
+HB_PARAMS = (
+    Parameter("epochs", "int", FeasibleSpace("1", "9")),
+    Parameter("lr", "double", FeasibleSpace("0.01", "0.1")),
+)
+CMAES_ONE_CONTINUOUS = (
+    Parameter("lr", "double", FeasibleSpace("0.1", "0.2")),
+    Parameter("o", "categorical", FeasibleSpace(list=("a",))),
+)
+
+
+def settings_problems(exp, backend="local"):
+    """validate's problems about the algorithm and search space (these test experiments have no template)."""
+    paths = ("spec.algorithm", "spec.parameters", "spec.parallelTrialCount", "spec.maxTrialCount")
+    problems = validate_experiment(exp, backend=backend)
+    return [p for p in problems if p.path.startswith(paths) and "trialParameter" not in p.message]
+
+
+# (algorithm, settings, params, parallel, what the spec says): the Suggester must refuse each with exactly the
+# problems `validate` reports (one rule, in the spec), never with a message of its own.
+REFUSED = [
+    ("hyperband", {"r_l": "9"}, HB_PARAMS, 9, "hyperband requires the setting 'resource_name'"),
+    ("hyperband", {"resource_name": "steps", "r_l": "9"}, HB_PARAMS, 9, "must be one of the parameters"),
+    ("hyperband", {"resource_name": "epochs", "r_l": "-1"}, HB_PARAMS, 9, "r_l must be >= 1"),
+    ("hyperband", {"resource_name": "epochs", "r_l": "9"}, HB_PARAMS, 3, "needs parallelTrialCount >= 9"),
+    ("hyperband", {"resource_name": "epochs", "r_l": "9", "s_mx": "1"}, HB_PARAMS, 9, "unknown setting"),
+    ("tpe", {"gamma": "1.5"}, PARAMS, 3, "tpe gamma must be in the open range (0, 1)"),
+    ("tpe", {"n_ei_candidates": "3"}, PARAMS, 3, "n_EI_candidates, random_state]"),
+    ("random", {"random_state": "abc"}, PARAMS, 3, "random_state must be an integer"),
+    ("random", {"random_state": str(2**32)}, PARAMS, 3, "random_state must be <= 4294967295"),
+    ("cmaes", {"restart_strategy": "sometimes"}, PARAMS, 3, "must be one of [none, ipop, bipop]"),
+    ("cmaes", {"sigma": "0"}, PARAMS, 3, "cmaes sigma must be > 0"),
+    ("bayesianoptimization", {"acq_func": "UCB"}, PARAMS, 3, "acq_func must be one of"),
+    ("multivariate-tpe", {"n_ei_candidates": "0"}, PARAMS, 3, "n_ei_candidates must be >= 1"),
+    ("cmaes", {}, CMAES_ONE_CONTINUOUS, 3, "CMA-ES needs two or more double/int parameters"),
+]
+
+
+@pytest.mark.parametrize(("algorithm", "settings", "params", "parallel", "message"), REFUSED)
+def test_the_suggester_refuses_with_the_specs_own_problems(algorithm, settings, params, parallel, message):
+    exp = experiment(algorithm, settings, params=params, parallel=parallel)
+    problems = settings_problems(exp)
+    assert any(message in str(p) for p in problems), problems
+    with pytest.raises(InvalidExperimentError) as error:
+        Suggester(exp)
+    assert message in str(error.value)
+    assert set(error.value.problems) <= set(problems)  # the same Problem objects, not a second rule
+
+
 @pytest.mark.parametrize(
-    ("settings", "parallel", "message"),
+    ("algorithm", "settings", "params"),
     [
-        ({"r_l": "9"}, 9, "r_l and resource_name"),
-        (
-            {"resource_name": "steps", "r_l": "9"},
-            9,
-            r"resource_name must be one of the parameters \['epochs', 'lr'\]; got: steps",
-        ),
-        ({"resource_name": "epochs", "r_l": "-1"}, 9, "r_l must be a number >= 1"),
-        ({"resource_name": "epochs", "r_l": "9"}, 3, "needs parallelTrialCount >= 9"),
-        ({"resource_name": "epochs", "r_l": "9", "s_max": "1"}, 9, r"must be one of .*got: s_max"),
+        ("sobol", {"random_state": "7"}, PARAMS),  # Katib's goptuna sobol ignores it; here it scrambles
+        ("hyperband", {"resource_name": "epochs", "r_l": "9", "random_state": "7"}, HB_PARAMS),
+        # hyperband's own bracket state, as Katib writes it back into the settings
+        ("hyperband", {"resource_name": "epochs", "r_l": "9", "b_l": "27.0", "s_max": "2"}, HB_PARAMS),
+        ("random", {"random_state": str(2**32 - 1)}, PARAMS),
     ],
 )
-def test_hyperband_bad_settings(settings, parallel, message):
-    params = (
-        Parameter("epochs", "int", FeasibleSpace("1", "9")),
-        Parameter("lr", "double", FeasibleSpace("0.01", "0.1")),
-    )
-    with pytest.raises(KatibSuiteError, match=message):
-        Suggester(experiment("hyperband", settings, params=params, parallel=parallel))
+def test_settings_katib_accepts_pass_validate_and_build(algorithm, settings, params):
+    exp = experiment(algorithm, settings, params=params, parallel=9)
+    assert settings_problems(exp) == []
+    s = Suggester(exp)
+    study = optuna.create_study(direction="maximize", sampler=s.sampler)
+    assert s.ask(study) is not None
 
 
-@pytest.mark.parametrize("algorithm", ["pbt", "enas", "darts", "bogus"])
-def test_unsupported_algorithms(algorithm):
+@pytest.mark.parametrize(
+    ("algorithm", "settings"),
+    [("pbt", {}), ("enas", {}), ("darts", {}), ("bayesianoptimization", {"base_estimator": "RF"})],
+)
+def test_what_only_katib_runs_is_refused_naming_the_cluster_backend(algorithm, settings):
+    exp = experiment(algorithm, settings)
+    local = [p for p in settings_problems(exp) if "--backend cluster" in p.message]
+    assert local, "validate must report it for the local backend"
+    assert not [p for p in settings_problems(exp, "cluster") if "--backend cluster" in p.message]
     with pytest.raises(UnsupportedAlgorithmError) as error:
-        Suggester(experiment(algorithm))
-    message = str(error.value)
-    assert f"'{algorithm}' is not supported by the local backend" in message
-    assert str(sorted(ALGORITHMS)) in message and "--backend cluster" in message
+        Suggester(exp)
+    assert "not supported by the local backend" in str(error.value) or "must be GP" in str(error.value)
+    assert "--backend cluster" in str(error.value)
 
 
-@pytest.mark.parametrize(
-    ("algorithm", "settings", "message"),
-    [
-        ("tpe", {"gamma": "1.5"}, "gamma must be a number between 0 and 1; got: '1.5'"),
-        (
-            "tpe",
-            {"n_ei_candidates": "3"},
-            r"must be one of \['gamma', 'prior_weight', 'n_EI_candidates', 'random_state'\]",
-        ),
-        ("random", {"random_state": "abc"}, "random_state must be a non-negative integer"),
-        (
-            "cmaes",
-            {"restart_strategy": "sometimes"},
-            r"restart_strategy must be one of \['none', 'ipop', 'bipop'\]",
-        ),
-        ("bayesianoptimization", {"base_estimator": "RF"}, "base_estimator must be 'GP'.*got: RF"),
-        ("bayesianoptimization", {"acq_func": "UCB"}, "acq_func must be one of"),
-    ],
-)
-def test_bad_algorithm_settings(algorithm, settings, message):
-    with pytest.raises(KatibSuiteError, match=message):
-        Suggester(experiment(algorithm, settings))
+def test_unknown_algorithm_is_the_specs_problem():
+    with pytest.raises(KatibSuiteError, match=r"algorithmName = 'bogus': must be one of \[random, tpe"):
+        Suggester(experiment("bogus"))
 
 
-def test_cmaes_needs_two_continuous_parameters():
+def test_log_double_on_a_step_grid_is_a_local_limit():
     params = (
-        Parameter("lr", "double", FeasibleSpace("0.1", "0.2")),
-        Parameter("o", "categorical", FeasibleSpace(list=("a",))),
+        Parameter("lr", "double", FeasibleSpace("0.001", "0.1", step="0.01", distribution="logUniform")),
     )
-    with pytest.raises(KatibSuiteError, match="cmaes needs at least 2 double or int parameters"):
-        Suggester(experiment("cmaes", params=params))
+    exp = experiment("random", params=params)
+    assert [p.path for p in settings_problems(exp)] == ["spec.parameters[0].feasibleSpace.step"]
+    assert settings_problems(exp, "cluster") == []
+    with pytest.raises(
+        UnsupportedAlgorithmError, match="Optuna cannot sample a logUniform double on a step grid"
+    ):
+        Suggester(exp)
 
 
 def test_bad_feasible_space_is_a_clear_error():
     params = (Parameter("lr", "double", FeasibleSpace("0.5", "0.1")),)
+    assert settings_problems(experiment("random", params=params))  # validate reports it first
     with pytest.raises(KatibSuiteError, match=r"spec.parameters 'lr' \(double, min=0.5, max=0.1\)"):
         Suggester(experiment("random", params=params))

@@ -4,7 +4,8 @@ import copy
 from pathlib import Path
 
 import pytest
-import yaml
+
+from experiments.spec import load_yaml
 
 REPO = Path(__file__).resolve().parents[3]
 # One short Experiment per Katib feature, written for this suite (see its README.md).
@@ -17,4 +18,4 @@ def quickstart() -> dict:
     return copy.deepcopy(_QUICKSTART)
 
 
-_QUICKSTART = yaml.safe_load(QUICKSTART.read_text())
+_QUICKSTART = load_yaml(QUICKSTART.read_text())

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
-import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from experiments.cli import main
+from experiments.spec import dump_yaml, load_yaml
 from tests.experiments.spec.conftest import QUICKSTART, REPO
 
 
@@ -31,7 +31,7 @@ def test_validate_broken_file_prints_every_problem(tmp_path, capsys, quickstart)
     quickstart["spec"]["algorithm"]["algorithmName"] = "tpee"
     quickstart["spec"]["trialTemplate"]["primaryContainerName"] = "trainer"
     path = tmp_path / "broken.yaml"
-    path.write_text(yaml.safe_dump(quickstart))
+    path.write_text(dump_yaml(quickstart))
     code, _, err = run(capsys, "validate", str(path))
     assert code == 1
     assert f"Experiment {path} is not valid, found" in err
@@ -44,11 +44,12 @@ def test_validate_broken_file_prints_every_problem(tmp_path, capsys, quickstart)
     assert "Traceback" not in err
 
 
-def test_validate_json_output(tmp_path, capsys, quickstart):
+@pytest.mark.parametrize("flag", ["--output", "-o"])  # the README spells it -o
+def test_validate_json_output(tmp_path, capsys, quickstart, flag):
     quickstart["spec"]["parallelTrialCount"] = 9
     path = tmp_path / "x.yaml"
-    path.write_text(yaml.safe_dump(quickstart))
-    code, out, _ = run(capsys, "validate", str(path), "--output", "json")
+    path.write_text(dump_yaml(quickstart))
+    code, out, _ = run(capsys, "validate", str(path), flag, "json")
     report = json.loads(out)
     assert code == 1 and report["valid"] is False
     assert [p["path"] for p in report["problems"]] == ["spec.parallelTrialCount"]
@@ -76,7 +77,7 @@ def test_missing_file(capsys):
 
 def test_render_yaml_and_json(capsys):
     code, out, _ = run(capsys, "render", str(QUICKSTART), "--assign", "lr=2e-5", "--assign", "batch_size=32")
-    job = yaml.safe_load(out)
+    job = load_yaml(out)
     assert code == 0 and job["metadata"]["name"] == "quickstart-rendered"
     assert (
         "--global_batch_size=32"
@@ -143,7 +144,7 @@ def _paths(node, prefix=()):
             yield from _paths(v, (*prefix, i))
 
 
-_QS = yaml.safe_load(QUICKSTART.read_text())
+_QS = load_yaml(QUICKSTART.read_text())
 _ALL_PATHS = [p for p in _paths(_QS) if p]
 
 
@@ -172,7 +173,7 @@ def test_fuzz_mutated_spec_never_tracebacks(tmp_path_factory, capsys, mutations)
         except (KeyError, IndexError, TypeError):
             continue
     file = tmp_path_factory.mktemp("fuzz") / "m.yaml"
-    file.write_text(yaml.safe_dump(doc))
+    file.write_text(dump_yaml(doc))
     code, out, err = run(capsys, "validate", str(file), "--output", "json")
     assert code in (0, 1)
     assert json.loads(out)["valid"] is (code == 0)

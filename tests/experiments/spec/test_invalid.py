@@ -268,13 +268,61 @@ CASES = [
         "FromVolume",
     ),
     (
-        "sobol-takes-no-settings",
+        "sobol-takes-only-random-state",
         set_(
             (*SPEC, "algorithm"),
-            {"algorithmName": "sobol", "algorithmSettings": [{"name": "random_state", "value": "1"}]},
+            {"algorithmName": "sobol", "algorithmSettings": [{"name": "seed", "value": "1"}]},
         ),
         "spec.algorithm.algorithmSettings[0].name",
-        "must be one of [none]",
+        "must be one of [random_state]",
+    ),
+    (
+        "random-state-beyond-numpy",
+        set_(
+            (*SPEC, "algorithm"),
+            {"algorithmName": "tpe", "algorithmSettings": [{"name": "random_state", "value": str(2**32)}]},
+        ),
+        "spec.algorithm.algorithmSettings[0].value",
+        "random_state must be <= 4294967295",
+    ),
+    (
+        "regex-look-ahead",
+        set_(
+            (*SPEC, "metricsCollectorSpec", "source"),
+            {"filter": {"metricsFormat": [r"(eval_\w+)(?==)=([\d.]+)"]}},
+        ),
+        "spec.metricsCollectorSpec.source.filter.metricsFormat[0]",
+        "invalid perl operator: (?=",
+    ),
+    (
+        "regex-back-reference",
+        set_(
+            (*SPEC, "metricsCollectorSpec", "source"),
+            {"filter": {"metricsFormat": [r"(\w+)=(\d)\1"]}},
+        ),
+        "spec.metricsCollectorSpec.source.filter.metricsFormat[0]",
+        "not a valid regular expression",
+    ),
+    (
+        "hyperband-resource-categorical",
+        both(
+            set_(
+                (*SPEC, "parameters", 0),
+                {"name": "lr", "parameterType": "categorical", "feasibleSpace": {"list": ["a", "b"]}},
+            ),
+            set_(
+                (*SPEC, "algorithm"),
+                {
+                    "algorithmName": "hyperband",
+                    "algorithmSettings": [
+                        {"name": "r_l", "value": "1"},
+                        {"name": "resource_name", "value": "lr"},
+                    ],
+                },
+            ),
+        ),
+        "spec.algorithm.algorithmSettings",
+        "must be int or double",
     ),
     (
         "medianstop-setting",
