@@ -29,11 +29,12 @@ def submit(
     from experiments.backends import get_backend
 
     if isinstance(path_or_experiment, Experiment):
-        experiment = _prepared(path_or_experiment, search_space)
+        experiment = _prepared(path_or_experiment, search_space, backend)
     else:
         from experiments.spec import load_experiment
 
-        experiment = load_experiment(path_or_experiment, search_space=search_space)
+        target = "cluster" if backend == "cluster" else "local"
+        experiment = load_experiment(path_or_experiment, search_space=search_space, backend=target)
     handle = get_backend(backend, **_options(storage, workdir)).submit(experiment, name=name)
     if wait:
         handle.wait()
@@ -56,14 +57,16 @@ def _options(storage: str | None, workdir: str | PathLike | None) -> dict:
     return options
 
 
-def _prepared(experiment: Experiment, search_space: str | PathLike | dict | None) -> Experiment:
+def _prepared(
+    experiment: Experiment, search_space: str | PathLike | dict | None, backend: str = "local"
+) -> Experiment:
     """An object built in a notebook gets what a YAML file gets: composition, Katib's defaults, validation."""
     from experiments.spec import InvalidExperimentError, apply_defaults, compose, validate_experiment
 
     if search_space is not None:
         experiment = compose(experiment, search_space)
     experiment = apply_defaults(experiment)
-    problems = validate_experiment(experiment)
+    problems = validate_experiment(experiment, backend="cluster" if backend == "cluster" else "local")
     if problems:
         raise InvalidExperimentError(repr(experiment.name), problems)
     return experiment

@@ -122,7 +122,12 @@ ProgressCallback = Callable[[ExperimentStatus], None]
 
 
 class ExperimentHandle(Protocol):
-    """A submitted experiment. ``wait`` drives it (local) or polls it (cluster) until it ends."""
+    """A submitted experiment. ``wait`` drives it (local) or polls it (cluster) until it ends.
+
+    Detaching is the backend's business: a handle whose backend runs the experiment elsewhere (cluster:
+    Katib's controller) sets ``detached = True`` and offers ``detach() -> str``, the message the CLI prints
+    instead of driving it (``submit`` and ``resume`` return at once; Ctrl-C in ``watch`` only stops watching).
+    """
 
     name: str
 
@@ -160,4 +165,6 @@ class Backend(Protocol):
 
     def delete(self, name: str) -> None: ...
 
-    def logs(self, name: str, trial: str) -> Mapping[str, Path]: ...
+    def logs(self, name: str, trial: str) -> Mapping[str, Sequence[str]]:
+        """Replica (``master-0``, ``worker-0`` ...) -> its log as text lines, without line endings."""
+        ...

@@ -19,6 +19,7 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
+from experiments.cli._names import experiment_name, trial_name
 from experiments.errors import KatibSuiteError, NotFoundError, UsageError
 
 OUTPUTS = ("text", "json", "yaml")
@@ -41,7 +42,18 @@ def _common(parser: argparse.ArgumentParser, backend: bool = True) -> None:
         "else sqlite:///.katib/experiments.db in this directory)",
     )
     if backend:
-        parser.add_argument("--backend", default="local", help="where trials run (default: local)")
+        parser.add_argument(
+            "--backend",
+            default=None,
+            help="where trials run: local or cluster (default: where NAME lives, else local)",
+        )
+        # --backend cluster: which cluster and namespace, as kubectl picks them (experiments.backends.cluster).
+        k8s = parser.add_argument_group("--backend cluster")
+        k8s.add_argument("--namespace", "-n", metavar="NS", help="namespace (default: the context's)")
+        k8s.add_argument("--context", metavar="CTX", help="kube context (default: the current one)")
+        k8s.add_argument(
+            "--kubeconfig", metavar="FILE", help="kube config (default: $KUBECONFIG, ~/.kube/config)"
+        )
 
 
 def _output(parser: argparse.ArgumentParser) -> None:
@@ -77,6 +89,7 @@ def register(verbs) -> None:
         "  katib experiment submit experiments/quickstart.yaml\n"
         "  katib experiment submit experiments/quickstart.yaml --search-space search_spaces/lr-batch.yaml "
         "--name lr-sweep-2\n"
+        "  katib experiment submit /tmp/exp.yaml --backend cluster --namespace kubeflow-user --dry-run\n"
         "  KATIB_STORAGE=postgresql://user@db/katib katib experiment submit experiments/quickstart.yaml",
         _submit,
     )
@@ -84,11 +97,18 @@ def register(verbs) -> None:
     p.add_argument(
         "--search-space", metavar="S", help="a search-space YAML replacing spec.parameters/algorithm"
     )
-    p.add_argument("--name", metavar="N", help="run under this name instead of metadata.name")
+    p.add_argument(
+        "--name", metavar="N", type=experiment_name, help="run under this name instead of metadata.name"
+    )
     p.add_argument(
         "--detach",
         action="store_true",
         help="run the sweep in a background process and return; follow it with `katib experiment watch NAME`",
+    )
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="--backend cluster: print the Experiment that would be created and talk to nothing",
     )
     _common(p)
 
@@ -99,7 +119,7 @@ def register(verbs) -> None:
         "  katib experiment submit experiments/quickstart.yaml --detach\n  katib experiment watch quickstart",
         _watch,
     )
-    p.add_argument("name", metavar="NAME")
+    p.add_argument("name", metavar="NAME", type=experiment_name)
     _common(p)
 
     p = _verb(
@@ -109,7 +129,7 @@ def register(verbs) -> None:
         "  katib experiment resume quickstart\n  katib experiment resume quickstart --max-trials 24 --parallel-trials 2",
         _resume,
     )
-    p.add_argument("name", metavar="NAME")
+    p.add_argument("name", metavar="NAME", type=experiment_name)
     _budget_flags(p)
     _common(p)
 
@@ -121,7 +141,7 @@ def register(verbs) -> None:
         "# the Experiment as `kubectl get experiment -o yaml` shows it",
         _status,
     )
-    p.add_argument("name", metavar="NAME")
+    p.add_argument("name", metavar="NAME", type=experiment_name)
     _output(p)
     _common(p)
 
@@ -132,7 +152,7 @@ def register(verbs) -> None:
         "  katib experiment trials quickstart\n  katib experiment trials quickstart -o json",
         _trials,
     )
-    p.add_argument("name", metavar="NAME")
+    p.add_argument("name", metavar="NAME", type=experiment_name)
     _output(p)
     _common(p)
 
@@ -148,8 +168,8 @@ def register(verbs) -> None:
         "  katib experiment logs quickstart quickstart-x7k2p9qa --replica worker-0 --tail 20",
         _logs,
     )
-    p.add_argument("name", metavar="NAME")
-    p.add_argument("trial", metavar="TRIAL")
+    p.add_argument("name", metavar="NAME", type=experiment_name)
+    p.add_argument("trial", metavar="TRIAL", type=trial_name)
     p.add_argument("--replica", default=None, help="replica to show (default: master-0, the primary)")
     p.add_argument("--tail", type=int, metavar="N", help="only the last N lines")
     _common(p)
@@ -161,7 +181,7 @@ def register(verbs) -> None:
         "  katib experiment delete quickstart --yes",
         _delete,
     )
-    p.add_argument("name", metavar="NAME")
+    p.add_argument("name", metavar="NAME", type=experiment_name)
     p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     _common(p)
 
@@ -172,10 +192,39 @@ def register(verbs) -> None:
 def _backend(args):
     from experiments.backends import get_backend
 
+    args.backend = getattr(args, "backend", None) or _where(args)
+    if args.backend == "cluster":
+        return get_backend(
+            "cluster", namespace=args.namespace, context=args.context, kubeconfig=args.kubeconfig,
+            storage=args.storage, workdir=Path.cwd(),
+        )  # fmt: skip
+    given = [f"--{k}" for k in ("namespace", "context", "kubeconfig") if getattr(args, k, None)]
+    if given:
+        raise UsageError(f"{', '.join(given)} go(es) with --backend cluster; add it, or drop {given[0]}")
     return get_backend(getattr(args, "backend", "local"), storage=args.storage, workdir=Path.cwd())
 
 
+def _where(args) -> str:
+    """The backend NAME lives on: the cluster when this directory submitted it there (and no local one has
+    that name), else local."""
+    name = getattr(args, "name", None)
+    if not name or args.storage or getattr(args, "file", None):
+        return "local"
+    from experiments.backends.cluster._record import recall
+
+    if recall(Path.cwd(), name) is None:
+        return "local"
+    from experiments.backends import get_backend
+
+    return "local" if get_backend("local", workdir=Path.cwd()).store.exists(name) else "cluster"
+
+
 def _storage_flag(args) -> str:
+    if getattr(args, "backend", "local") == "cluster":  # the flags that reach the same cluster again
+        flags = [("--backend", "cluster")] + [
+            (f"--{k}", getattr(args, k, None)) for k in ("namespace", "context", "kubeconfig")
+        ]
+        return "".join(f" {flag} {value}" for flag, value in flags if value)
     # Repeat --storage in suggested commands only when the user typed it; the env var carries over itself.
     return f" --storage {args.storage}" if args.storage else ""
 
@@ -184,9 +233,9 @@ def _emit(document: Any, output: str) -> None:
     if output == "json":
         print(json.dumps(document, indent=2, default=str))
     else:
-        import yaml
+        from experiments.spec import dump_yaml  # kubectl reads it back as the same object
 
-        print(yaml.safe_dump(document, sort_keys=False, default_flow_style=False), end="")
+        print(dump_yaml(document), end="")
 
 
 def _console():
@@ -216,24 +265,43 @@ def _submit(args) -> int:
         raise NotFoundError(f"search-space file not found: {args.search_space}; pass a search-space YAML")
     from experiments.spec import load_experiment
 
-    experiment = load_experiment(path, search_space=args.search_space)
+    # Validated for where it will run: what only Katib can run is refused here for the local backend.
+    target = "cluster" if getattr(args, "backend", "local") == "cluster" else "local"
+    experiment = load_experiment(path, search_space=args.search_space, backend=target)
     backend = _backend(args)
+    if args.dry_run:
+        return _dry_run(backend, experiment, args)
     name = args.name or experiment.name
-    try:
-        backend.get(name)
-    except NotFoundError:
-        pass
-    else:
-        flag = _storage_flag(args)
-        raise ExperimentExistsError(
-            f'experiment "{name}" already exists; continue it with `katib experiment resume {name}{flag}` '
-            f"(add --max-trials N for more trials), submit under another name with --name, "
-            f"or remove it with `katib experiment delete {name} --yes{flag}`"
-        )
+    if getattr(args, "backend", "local") != "cluster":  # Katib answers 409 itself, in the right namespace
+        try:
+            backend.get(name)
+        except NotFoundError:
+            pass
+        else:
+            flag = _storage_flag(args)
+            raise ExperimentExistsError(
+                f'experiment "{name}" already exists; continue it with `katib experiment resume {name}{flag}` '
+                f"(add --max-trials N for more trials), submit under another name with --name, "
+                f"or remove it with `katib experiment delete {name} --yes{flag}`"
+            )
     handle = backend.submit(experiment, name=args.name)
-    if args.detach:
+    if args.detach or getattr(handle, "detached", False):
         return _detach(handle, args)
     return _drive(handle, args, experiment.parallel_trial_count, experiment.max_trial_count)
+
+
+def _dry_run(backend, experiment, args) -> int:
+    """Print exactly the object the backend would create (YAML kubectl reads back as the same object)."""
+    manifest = getattr(backend, "manifest", None)
+    if manifest is None:
+        raise UsageError(
+            "--dry-run prints the Experiment --backend cluster would create; for the local backend use "
+            "`katib experiment validate FILE` or `katib experiment render FILE`"
+        )
+    from experiments.spec import dump_yaml
+
+    print(dump_yaml(manifest(experiment, name=args.name)), end="")
+    return 0
 
 
 def _detach(handle, args, start_timeout: float = 60.0) -> int:
@@ -245,6 +313,9 @@ def _detach(handle, args, start_timeout: float = 60.0) -> int:
     import subprocess
     import time
 
+    if hasattr(handle, "detach"):  # the backend runs it elsewhere (cluster: Katib's controller)
+        print(handle.detach())
+        return 0
     log = Path.cwd() / ".katib" / f"runner-{handle.name}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "experiments.cli", "experiment", "watch", handle.name]
@@ -274,8 +345,8 @@ def _detach(handle, args, start_timeout: float = 60.0) -> int:
 def _watch(args) -> int:
     handle = _get(_backend(args), args.name)
     experiment = handle.experiment
-    # Running means another process drives it: Ctrl-C here only stops watching.
-    following = handle.status().condition == "Running"
+    # Running means another process drives it (a detached handle: the cluster): Ctrl-C only stops watching.
+    following = getattr(handle, "detached", False) or handle.status().condition == "Running"
     return _drive(handle, args, experiment.parallel_trial_count, experiment.max_trial_count, following)
 
 
@@ -290,6 +361,8 @@ def _resume(args) -> int:
         parallel_trial_count=args.parallel_trials,
         max_failed_trial_count=args.max_failed_trials,
     )
+    if getattr(handle, "detached", False):
+        return _detach(handle, args)
     experiment = handle.experiment
     parallel = args.parallel_trials or experiment.parallel_trial_count
     return _drive(handle, args, parallel, args.max_trials or experiment.max_trial_count)
@@ -306,7 +379,8 @@ def _drive(handle, args, parallel: int | None, max_trials: int | None, following
             final = handle.wait(progress=view.update)
     except KeyboardInterrupt:
         if following:
-            print(f"\nstopped watching; {handle.name} keeps running in its own process", file=sys.stderr)
+            where = "on the cluster" if getattr(handle, "detached", False) else "in its own process"
+            print(f"\nstopped watching; {handle.name} keeps running {where}", file=sys.stderr)
             return 130
         kept = ""
         try:
@@ -404,15 +478,12 @@ def _logs(args) -> int:
             f"trial {args.trial} has no logs yet (it has not started); try again once it runs"
         )
     replica = args.replica or ("master-0" if "master-0" in logs else sorted(logs)[0])
-    path = logs.get(replica)
-    if path is None:
+    lines = logs.get(replica)  # text lines, without line endings (the backend protocol)
+    if lines is None:
         raise NotFoundError(f"--replica must be one of {sorted(logs)}; got: {replica}")
-    path = Path(path)
-    if not path.is_file():
-        raise NotFoundError(f"log file {path} is missing (deleted by hand?); nothing to show for {replica}")
-    with path.open(encoding="utf-8", errors="replace") as handle:
-        lines = deque(handle, maxlen=args.tail) if args.tail is not None else handle.readlines()
-    sys.stdout.writelines(lines)
+    if args.tail is not None:
+        lines = deque(lines, maxlen=args.tail)
+    sys.stdout.writelines(f"{line}\n" for line in lines)
     return 0
 
 
@@ -427,6 +498,13 @@ def _delete(args) -> int:
         if answer.strip().lower() not in ("y", "yes"):
             print("nothing deleted")
             return 1
+    running = handle.status().condition == "Running"
+    if running:
+        # The backend stops it first (its runner as by Ctrl-C, then every trial process) or refuses.
+        print(f"{args.name} is running: stopping it first", file=sys.stderr)
     backend.delete(args.name)
-    print(f"deleted experiment {args.name}")
+    print(
+        f"deleted experiment {args.name}"
+        + (" (stopped first; its running trials were killed)" if running else "")
+    )
     return 0

@@ -40,6 +40,19 @@ _STYLE = {
 }
 
 
+def escape(text: Any) -> str:
+    """User and trial text (names, parameter values, messages) printed literally, never read as rich markup."""
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(str(text))
+
+
+def styled(condition: str) -> str:
+    """A condition in its colour; one without a colour (Created, Restarting) plain, so no empty ``[]`` tag."""
+    style = _STYLE.get(condition)
+    return f"[{style}]{escape(condition)}[/]" if style else escape(condition)
+
+
 # ---------------------------------------------------------------- pure helpers
 
 
@@ -160,18 +173,18 @@ def trials_table(
         table.add_column("REASON")
     names = [p.name for p in experiment.parameters] or sorted({k for t in trials for k in t.parameters})
     for name in names:
-        table.add_column(name, justify="right")
-    table.add_column(f"{objective} (latest)", justify="right")
+        table.add_column(escape(name), justify="right")
+    table.add_column(f"{escape(objective)} (latest)", justify="right")
     if reasons:
         table.add_column("min", justify="right")
         table.add_column("max", justify="right")
     table.add_column("DURATION", justify="right")
     for trial in trials:
         summary = trial.metric(objective)
-        row = [trial.name, f"[{_STYLE.get(trial.condition, '')}]{trial.condition}[/]"]
+        row = [escape(trial.name), styled(trial.condition)]
         if reasons:
-            row.append(trial.reason or "")
-        row += [short(trial.parameters.get(n, "")) for n in names]
+            row.append(escape(trial.reason or ""))
+        row += [escape(short(trial.parameters.get(n, ""))) for n in names]
         row.append(short(summary.latest) if summary else "-")
         if reasons:
             row += [short(summary.min) if summary else "-", short(summary.max) if summary else "-"]
@@ -189,14 +202,14 @@ def list_table(summaries: Sequence[ExperimentSummary]):
     for s in summaries:
         created = _utc(s.created).strftime("%Y-%m-%d %H:%M:%S") if s.created else "-"
         table.add_row(
-            s.name,
-            f"[{_STYLE.get(s.condition, '')}]{s.condition}[/]",
-            s.reason,
+            escape(s.name),
+            styled(s.condition),
+            escape(s.reason),
             str(s.trials),
             str(s.succeeded),
             short(s.best_value) if s.best_value is not None else "-",
             created,
-            s.backend,
+            escape(s.backend),
         )
     return table
 
@@ -204,11 +217,11 @@ def list_table(summaries: Sequence[ExperimentSummary]):
 def status_lines(status: ExperimentStatus, experiment: Experiment, now: datetime | None = None) -> list[str]:
     """The text form of ``status``: condition, counters, best trial, timing."""
     now = now or now_utc()
-    lines = [f"Experiment [bold]{status.name}[/] ({status.backend})"]
-    condition = f"[{_STYLE.get(status.condition, '')}]{status.condition}[/]"
-    lines.append(f"  status:   {condition}" + (f" ({status.reason})" if status.reason else ""))
+    lines = [f"Experiment [bold]{escape(status.name)}[/] ({escape(status.backend)})"]
+    condition = styled(status.condition)
+    lines.append(f"  status:   {condition}" + (f" ({escape(status.reason)})" if status.reason else ""))
     if status.message:
-        lines.append(f"  message:  {status.message}")
+        lines.append(f"  message:  {escape(status.message)}")
     budget = f" of {status.max_trial_count}" if status.max_trial_count else ""
     # Trials interrupted by Ctrl-C do not use up maxTrialCount (resume replaces them): counted apart,
     # so a resumed run never reads "6 of 5".
@@ -246,10 +259,10 @@ def best_lines(status: ExperimentStatus, experiment: Experiment) -> list[str]:
         return ["  best:     - (no trial has reported the objective yet)"]
     objective = experiment.objective.objective_metric_name
     value = objective_value(best, experiment)
-    lines = [f"  best:     [bold]{best.name}[/] {objective}={short(value) if value else '-'}"]
-    lines.append(f"            {params_text(best.parameters)}")
+    lines = [f"  best:     [bold]{escape(best.name)}[/] {escape(objective)}={short(value) if value else '-'}"]
+    lines.append(f"            {escape(params_text(best.parameters))}")
     if best.output_dir:
-        lines.append(f"            checkpoint: {best.output_dir}")
+        lines.append(f"            checkpoint: {escape(best.output_dir)}")
     return lines
 
 
@@ -259,15 +272,15 @@ def first_line(message: str) -> str:
 
 def failure_lines(status: ExperimentStatus, limit: int = 3) -> list[str]:
     """Why trials failed, one line each, so the reason is on screen without opening a log."""
-    from rich.markup import escape
-
     failed = [t for t in status.trials if t.condition in (TRIAL_FAILED, TRIAL_METRICS_UNAVAILABLE)]
     lines = [
-        f"  failed:   {t.name}: {escape(first_line(t.message) or t.reason or t.condition)}"
+        f"  failed:   {escape(t.name)}: {escape(first_line(t.message) or t.reason or t.condition)}"
         for t in failed[:limit]
     ]
     if len(failed) > limit:
-        lines.append(f"            … and {len(failed) - limit} more (katib experiment trials {status.name})")
+        lines.append(
+            f"            … and {len(failed) - limit} more (katib experiment trials {escape(status.name)})"
+        )
     return lines
 
 
@@ -438,15 +451,15 @@ class ProgressView:
         status = self.status
         elapsed = time.monotonic() - self.started
         if status is None:
-            return f"[bold]{self.name}[/]  starting…  elapsed {human_seconds(elapsed)}"
+            return f"[bold]{escape(self.name)}[/]  starting…  elapsed {human_seconds(elapsed)}"
         done = counted_finished(status)
         running = status.count(TRIAL_RUNNING)
         budget = f"/{self.max_trials}" if self.max_trials else ""
         eta = estimate_eta(status, self.parallelism, self.max_trials, now)
-        condition = f"[{_STYLE.get(status.condition, '')}]{status.condition}[/]"
+        condition = styled(status.condition)
         killed = sum(1 for t in status.trials if interrupted(t))
         text = (
-            f"[bold]{self.name}[/]  {condition}  {done}{budget} done, {running} running"
+            f"[bold]{escape(self.name)}[/]  {condition}  {done}{budget} done, {running} running"
             + (f", {killed} interrupted" if killed else "")
             + f"  elapsed {human_seconds(elapsed)}  ETA {human_seconds(eta) if eta is not None else '-'}"
         )
@@ -454,7 +467,10 @@ class ProgressView:
         if best is not None:
             value = objective_value(best, self.experiment)
             objective = self.experiment.objective.objective_metric_name
-            text += f"\nbest so far: [bold]{best.name}[/] {objective}={short(value)}  {params_text(best.parameters)}"
+            text += (
+                f"\nbest so far: [bold]{escape(best.name)}[/] {escape(objective)}={escape(short(value))}  "
+                f"{escape(params_text(best.parameters))}"
+            )
         return text
 
     def render(self):

@@ -19,16 +19,23 @@ from experiments.backends._protocol import (
     EXPERIMENT_RESTARTING,
     EXPERIMENT_RUNNING,
     REASON_KILLED,
-    REASON_MAX_TRIALS_REACHED,
     ExperimentStatus,
     ExperimentSummary,
     ProgressCallback,
     TrialRecord,
 )
+from experiments.backends.local._book import label_study
 from experiments.backends.local._runner import Runner, build_status, metric_names, optimal
-from experiments.backends.local._store import ExperimentExistsError, Store, now, runner_alive, storage_url
+from experiments.backends.local._store import (
+    ExperimentExistsError,
+    Store,
+    now,
+    runner_alive,
+    stop_runner,
+    storage_url,
+)
 from experiments.backends.local._trial import UnsupportedTrialError, check_supported, plan_trial
-from experiments.errors import KatibSuiteError, NotFoundError, UsageError
+from experiments.errors import KatibSuiteError, NotFoundError
 from experiments.spec import Experiment
 
 __all__ = ["ExperimentExistsError", "LocalBackend", "LocalExperiment", "UnsupportedTrialError"]
@@ -120,13 +127,14 @@ class LocalBackend:
         from experiments.spec import to_dict
 
         if name:
-            experiment = dataclasses.replace(experiment, name=name)
+            experiment = _renamed(experiment, name)
         # Unsupported algorithms and bad settings fail here, not mid-run; and before the dry-run render below,
         # which for a NAS algorithm (enas, darts) would only complain about its architecture references.
         suggester = Suggester(experiment)
         self._check_runnable(experiment)
         direction = experiment.objective.type
-        self.store.create_study(experiment.name, direction, suggester.sampler)
+        study = self.store.create_study(experiment.name, direction, suggester.sampler)
+        label_study(study, experiment)
         self.store.set_study_attrs(
             experiment.name,
             spec=to_dict(experiment),
@@ -169,6 +177,7 @@ class LocalBackend:
         max_failed_trial_count: int | None = None,
     ) -> LocalExperiment:
         from experiments.spec import to_dict
+        from experiments.spec._lifecycle import resume_experiment
 
         handle = self.get(name)
         self.store.reconcile(name)
@@ -180,41 +189,16 @@ class LocalBackend:
             raise KatibSuiteError(
                 f"experiment {name!r} is running now (runner pid {pid}); wait for it or stop it first."
             )
-        policy = experiment.resume_policy or "Never"
-        interrupted = reason == REASON_KILLED
-        if not interrupted and condition not in (EXPERIMENT_CREATED, EXPERIMENT_RESTARTING):
-            if reason != REASON_MAX_TRIALS_REACHED:
-                raise KatibSuiteError(
-                    f"experiment {name!r} ended {condition} ({reason}); Katib resumes only an experiment that "
-                    "reached maxTrialCount. Submit a new experiment (--name) to search again."
-                )
-            if policy == "Never":
-                raise KatibSuiteError(
-                    f"experiment {name!r} ended ({reason}) and its resumePolicy is Never; set "
-                    "spec.resumePolicy: LongRunning to allow resuming, or submit it again under a new --name."
-                )
-            if max_trial_count is None or max_trial_count <= (experiment.max_trial_count or 0):
-                raise UsageError(
-                    f"experiment {name!r} already ran maxTrialCount={experiment.max_trial_count} trials; "
-                    f"pass a larger count, e.g. --max-trials {(experiment.max_trial_count or 0) + 4}."
-                )
-        changes = {
-            "max_trial_count": max_trial_count,
-            "parallel_trial_count": parallel_trial_count,
-            "max_failed_trial_count": max_failed_trial_count,
-        }
-        for field, value in changes.items():
-            if value is not None and value < 1:
-                raise UsageError(f"{field} must be a positive integer; got: {value}")
-        updated = dataclasses.replace(experiment, **{k: v for k, v in changes.items() if v is not None})
-        if updated.max_trial_count is not None:
-            for field in ("parallel_trial_count", "max_failed_trial_count"):
-                value = getattr(updated, field)
-                if value is not None and value > updated.max_trial_count:
-                    raise UsageError(
-                        f"{field} ({value}) must be <= max_trial_count ({updated.max_trial_count}); "
-                        "lower it or raise --max-trials."
-                    )
+        # Katib's resume rules live in the spec (one rule for both backends).
+        updated = resume_experiment(
+            experiment,
+            finished=condition not in (EXPERIMENT_CREATED, EXPERIMENT_RESTARTING),
+            reason=reason,
+            interrupted=reason == REASON_KILLED,
+            max_trial_count=max_trial_count,
+            parallel_trial_count=parallel_trial_count,
+            max_failed_trial_count=max_failed_trial_count,
+        )
         self.store.set_study_attrs(
             name,
             spec=to_dict(updated),
@@ -233,24 +217,63 @@ class LocalBackend:
         return self.store.summaries()
 
     def delete(self, name: str) -> None:
-        attrs = self.store.study_attrs(name) if self.store.exists(name) else {}
+        """Delete the experiment's records and its folder ``.katib/<name>/``, stopping it first if it runs."""
+        self.store.require(name)
+        self.store.reconcile(name)
+        attrs = self.store.study_attrs(name)
+        folder = self._own_folder(name, attrs)  # refuse before anything is stopped or removed
+        if attrs.get("condition") == EXPERIMENT_RUNNING and runner_alive(attrs.get("runner")):
+            stop_runner(name, attrs.get("runner") or {})
+        # Trials adopted from a dead runner, or left by the runner just stopped: no process outlives them.
+        self.store.kill_leftovers(name, "the experiment is being deleted")
         self.store.delete(name)
-        folder = self.workdir_for(attrs) / ".katib" / name
-        if folder.is_dir():
-            shutil.rmtree(folder)
+        if folder is not None:
+            if folder.is_symlink():
+                folder.unlink()  # the link only: what it points to is not the experiment's
+            else:
+                shutil.rmtree(folder)
 
-    def logs(self, name: str, trial: str) -> Mapping[str, Path]:
+    def _own_folder(self, name: str, attrs: Mapping) -> Path | None:
+        """``.katib/<name>`` if it exists and is inside ``.katib/``; anything else is refused (never followed)."""
+        root = (self.workdir_for(attrs) / ".katib").resolve()
+        folder = root / name
+        if not (folder.is_dir() or folder.is_symlink()):
+            return None
+        parent = folder.parent.resolve()
+        if parent != root or folder.name != name or name in ("", ".", ".."):
+            raise KatibSuiteError(
+                f"refusing to delete {folder}: it is not a folder of its own under {root}; "
+                "remove it by hand if it is really this experiment's"
+            )
+        return folder
+
+    def logs(self, name: str, trial: str) -> Mapping[str, list[str]]:
         handle = self.get(name)
         for record in handle.trials():
             if record.name == trial:
                 if record.log_dir is None or not record.log_dir.is_dir():
                     return {}
                 # Replica logs by replica (master-0, worker-0, ...); a File collector's metrics file as "metrics".
-                return {p.stem: p for p in sorted(record.log_dir.glob("*.log"))}
+                # Text lines, as the cluster backend returns a pod's log (the protocol).
+                return {
+                    p.stem: p.read_text(encoding="utf-8", errors="replace").splitlines()
+                    for p in sorted(record.log_dir.glob("*.log"))
+                }
         known = ", ".join(t.name for t in handle.trials()) or "none"
         raise NotFoundError(
             f"experiment {name!r} has no trial {trial!r} (trials: {known}); list them with `katib experiment trials {name}`."
         )
+
+
+def _renamed(experiment: Experiment, name: str) -> Experiment:
+    """The experiment under ``name``, which must pass every rule the spec applies to ``metadata.name``."""
+    from experiments.spec import InvalidExperimentError, validate_experiment
+
+    renamed = dataclasses.replace(experiment, name=name)
+    problems = [p for p in validate_experiment(renamed, backend="local") if p.path == "metadata.name"]
+    if problems:
+        raise InvalidExperimentError(f"{experiment.name!r} renamed {name!r}", problems)
+    return renamed
 
 
 def _sample_value(parameter) -> str:

@@ -2,22 +2,16 @@
 
 It runs in the caller's process (``handle.wait()``) and is the storage's only writer. Ctrl-C or
 SIGTERM stops every running trial's process tree, marks those trials Killed and leaves the experiment
-resumable; trials that already finished are kept as they are.
+resumable; trials that already finished are kept as they are. A runner that was SIGKILLed leaves its
+trials running: the next one adopts them (``_reconcile``). Every write about a trial is ``_book``'s,
+how a trial ended ``_outcome``'s, its processes ``_procs``'.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
-import os
-import random
-import signal
-import socket
-import string
-import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,34 +24,24 @@ from experiments.backends._protocol import (
     REASON_MAX_FAILED_TRIALS_REACHED,
     REASON_MAX_TRIALS_REACHED,
     REASON_SUGGESTION_END_REACHED,
-    TRIAL_EARLY_STOPPED,
     TRIAL_FAILED,
     TRIAL_FINISHED,
     TRIAL_KILLED,
     TRIAL_METRICS_UNAVAILABLE,
-    TRIAL_RUNNING,
-    TRIAL_SUCCEEDED,
     ExperimentStatus,
-    Observation,
     ProgressCallback,
     TrialRecord,
 )
-from experiments.backends.local._store import (
-    Store,
-    now,
-    observations_to_json,
-    runner_identity,
-    to_record,
+from experiments.backends.local._book import TrialBook, label_study
+from experiments.backends.local._reconcile import settle
+from experiments.backends.local._signals import (
+    ExperimentInterrupted,
+    InterruptFlag,
+    hold_signals,
+    release_signals,
 )
-from experiments.backends.local._trial import (
-    MetricsTail,
-    TrialProcesses,
-    failure_cause,
-    note_once,
-    plan_trial,
-    tail_lines,
-)
-from experiments.errors import KatibSuiteError
+from experiments.backends.local._store import Store, _parse_time, now, runner_identity, to_record
+from experiments.backends.local._trials import ActiveTrials
 from experiments.spec import Experiment
 
 log = logging.getLogger("experiments.backends.local")
@@ -65,43 +49,20 @@ log = logging.getLogger("experiments.backends.local")
 POLL_SECONDS = 0.05
 PROGRESS_SECONDS = 1.0
 HEARTBEAT_SECONDS = 10.0
-# After the Master exits 0, workers get this long to exit on their own (the job succeeds with the Master).
-WORKER_GRACE_SECONDS = 30.0
 FAILED_CONDITIONS = (TRIAL_FAILED, TRIAL_METRICS_UNAVAILABLE)
 
-
-class ExperimentInterrupted(KeyboardInterrupt):
-    """SIGTERM to the runner, handled like Ctrl-C."""
-
-
-def new_trial_name(experiment: str) -> str:
-    return f"{experiment}-{''.join(random.choices(string.ascii_lowercase, k=8))}"
+__all__ = ["ExperimentInterrupted", "Runner", "build_status", "metric_names", "optimal"]
 
 
 def metric_names(experiment: Experiment) -> tuple[str, ...]:
-    objective = experiment.objective
-    return (objective.objective_metric_name, *objective.additional_metric_names)
+    from experiments.collector import metric_names as collector_metric_names  # the one definition
+
+    return collector_metric_names(experiment.objective)
 
 
 def is_interrupted(record: TrialRecord, attrs: Mapping[str, Any] | None = None) -> bool:
     """Killed because the runner stopped (not the trial's doing): resume runs a replacement."""
     return record.condition == TRIAL_KILLED and record.reason == REASON_KILLED
-
-
-def failure_message(procs: TrialProcesses, failed: Mapping[str, int]) -> str:
-    """Katib's trial message for a failed job: the first line names the replica and why it failed.
-
-    When one replica fails its peers usually die of a broken connection; the replica whose log names
-    a cause (primary first) is the one to report. Without any cause, the primary's last log lines.
-    """
-    order = sorted(failed, key=lambda replica: replica != procs.primary)
-    for replica in order:
-        cause = failure_cause(procs.log_path(replica))
-        if cause:
-            return f"replica {replica} exited with code {failed[replica]}: {cause}"
-    replica = order[0]
-    log_tail = tail_lines(procs.log_path(replica), 10)
-    return f"replica {replica} exited with code {failed[replica]}; last lines of its log:\n{log_tail}"
 
 
 def optimal(experiment: Experiment, records) -> TrialRecord | None:
@@ -112,8 +73,6 @@ def optimal(experiment: Experiment, records) -> TrialRecord | None:
 
 
 def build_status(store: Store, name: str, experiment: Experiment, records, attrs) -> ExperimentStatus:
-    from experiments.backends.local._store import _parse_time
-
     records = tuple(records)
     return ExperimentStatus(
         name=name,
@@ -129,17 +88,6 @@ def build_status(store: Store, name: str, experiment: Experiment, records, attrs
     )
 
 
-@dataclass
-class _Active:
-    record: TrialRecord
-    optuna_trial: Any
-    procs: TrialProcesses
-    tail: MetricsTail
-    rule: Any = None
-    observations: list[Observation] = field(default_factory=list)
-    primary_exit_at: float | None = None
-
-
 class Runner:
     def __init__(self, store: Store, name: str, experiment: Experiment, workdir: Path):
         self.store = store
@@ -147,13 +95,22 @@ class Runner:
         self.experiment = experiment
         self.workdir = workdir
         self.names = metric_names(experiment)
-        self.records: dict[str, TrialRecord] = {}
-        self.active: dict[str, _Active] = {}
         self.suggestion_end = False
         self._last_progress = 0.0
         self._last_heartbeat = 0.0
         self._changed = True
         self._attrs: dict[str, Any] = {}
+        self._flag = InterruptFlag()
+        self.book: TrialBook | None = None
+        self.trials: ActiveTrials | None = None
+
+    @property
+    def records(self) -> dict[str, TrialRecord]:
+        return self.book.records if self.book is not None else {}
+
+    @property
+    def active(self) -> dict:
+        return self.trials.active if self.trials is not None else {}
 
     # -- the loop ------------------------------------------------------------------------------------
     def run(self, progress: ProgressCallback | None = None, timeout: float | None = None) -> ExperimentStatus:
@@ -162,11 +119,11 @@ class Runner:
         self.suggester = Suggester(self.experiment)
         self.stopper = self._early_stopping()
         self.study = self.store.load_study(self.name, sampler=self.suggester.sampler)
-        # A single writer: whatever is unfinished now was left by a runner that is gone.
-        self.store.kill_leftovers(self.name, "the previous runner stopped without finishing this trial")
-        self.records = {
-            t.user_attrs["katib_trial"]: to_record(t, self.names) for t in self.store.frozen_trials(self.name)
-        }
+        label_study(self.study, self.experiment)
+        self.book = TrialBook(self.store, self.experiment, self.study, self.suggester, self.names)
+        self.trials = ActiveTrials(
+            self.store, self.name, self.experiment, self.workdir, self.book, self.stopper, self._on_complete
+        )
         self._attrs = self.store.study_attrs(self.name)
         started = self._attrs.get("start_time") or now().isoformat()
         self._set_experiment(
@@ -180,11 +137,19 @@ class Runner:
             completion_time=None,
         )
         deadline = time.monotonic() + timeout if timeout is not None else None
-        previous = self._install_signal_handlers()
+        self._flag.install()
         try:
+            # A single writer: whatever is unfinished now was left by a runner that is gone.
+            live = settle(self.store, self.name, self.experiment, self.study)
+            self.book.records.update(
+                (t.user_attrs["katib_trial"], to_record(t, self.names))
+                for t in self.store.frozen_trials(self.name)
+            )
+            for trial, finding in live:
+                self.trials.adopt(trial, finding)
             while True:
-                self._raise_if_interrupted()
-                self._poll_trials()
+                self._flag.raise_if_set()
+                self.trials.poll()
                 end = self._end()
                 if end is not None:
                     self._finish(*end)
@@ -203,19 +168,27 @@ class Runner:
                 self._heartbeat()
                 self._report(progress)
                 time.sleep(POLL_SECONDS)
-                self._raise_if_interrupted()
+                self._flag.raise_if_set()
         except KeyboardInterrupt as interrupt:
             signal_name = "SIGTERM" if isinstance(interrupt, ExperimentInterrupted) else "Ctrl-C (SIGINT)"
-            # A second Ctrl-C must not cut the clean-up short and leave trials half-recorded.
-            held = self._hold_signals()
+            held = hold_signals()
             try:
                 self._stop_all(f"interrupted by {signal_name}")
             finally:
-                self._release_signals(held)
+                release_signals(held)
             self._report(progress, force=True)
             raise
+        except Exception as error:
+            # Whatever broke (the storage, a bug), no trial process may outlive the runner unrecorded.
+            for active in self.active.values():
+                active.procs.kill()
+            try:
+                self._stop_all(f"the runner failed ({type(error).__name__}: {error})")
+            except Exception:  # the storage itself is what failed: the next reader reconciles
+                pass
+            raise
         finally:
-            self._restore_signal_handlers(previous)
+            self._flag.restore()
         self._report(progress, force=True)
         return self.status()
 
@@ -237,183 +210,7 @@ class Runner:
                 self.suggestion_end = self.suggester.done(self.study)
                 return
             optuna_trial, assignments = asked
-            self._start(optuna_trial, {k: str(v) for k, v in assignments.items()})
-
-    def _start(self, optuna_trial, assignments: dict[str, str]) -> None:
-        from experiments.spec import render_trial
-
-        name = new_trial_name(self.name)
-        while name in self.records:
-            name = new_trial_name(self.name)
-        log_dir = self.workdir / ".katib" / self.name / name
-        started = now()
-        record = TrialRecord(
-            name, assignments, TRIAL_RUNNING, "TrialRunning", "", start_time=started, log_dir=log_dir
-        )
-        namespace = self.experiment.namespace or "default"
-        try:
-            rendered = render_trial(self.experiment, assignments, name, namespace=namespace)
-            plan = plan_trial(self.experiment, rendered, name, log_dir)
-        except KatibSuiteError as error:
-            self._store_trial(optuna_trial, record, katib_trial=name)
-            self._complete(
-                optuna_trial, record, TRIAL_FAILED, "TrialFailed", f"cannot start the trial: {error}", []
-            )
-            return
-        for message in plan.notes:
-            note_once(message)
-        note_once("the local backend ignores container images; trial commands run in this Python environment")
-        parallel = (self.experiment.parallel_trial_count or 3) * plan.processes
-        cores = os.cpu_count() or 1
-        if parallel > cores:
-            note_once(
-                f"{parallel} trial processes may run at once on {cores} CPU cores; trials will compete for "
-                "cores (lower parallelTrialCount or the replica count for faster trials)"
-            )
-        record = dataclasses.replace(record, output_dir=plan.output_dir)
-        self._store_trial(optuna_trial, record, katib_trial=name)
-        procs = TrialProcesses(plan, log_dir, self.workdir)
-        self.store.set_trial_attrs(
-            optuna_trial._trial_id, host=socket.gethostname(), processes=procs.identities()
-        )
-        rule = self.stopper.rule(self._finished()) if self.stopper is not None else None
-        self.active[name] = _Active(
-            record, optuna_trial, procs, MetricsTail(self.experiment, plan.metrics_path), rule
-        )
-        self.records[name] = record
-        self._changed = True
-
-    def _poll_trials(self) -> None:
-        for active in list(self.active.values()):
-            found = active.tail.read()
-            if found and self._observe(active, found):
-                continue
-            if active.tail.error is not None:
-                active.procs.kill()
-                self._end_trial(
-                    active, TRIAL_FAILED, "TrialFailed", f"metrics collection failed: {active.tail.error}"
-                )
-                continue
-            codes = active.procs.poll()
-            failed = {replica: code for replica, code in codes.items() if code != 0}
-            primary = active.procs.primary
-            if failed:
-                active.procs.kill()
-                self._end_trial(active, TRIAL_FAILED, "TrialFailed", failure_message(active.procs, failed))
-            elif primary in codes:
-                if active.primary_exit_at is None:
-                    active.primary_exit_at = time.monotonic()
-                everyone = len(codes) == len(active.procs.plan.replicas)
-                if everyone or time.monotonic() - active.primary_exit_at > WORKER_GRACE_SECONDS:
-                    active.procs.kill()
-                    self._end_trial(active, None, "", "")
-
-    def _observe(self, active: _Active, found: list[Observation]) -> bool:
-        """Record new observations; True when medianstop stopped the trial on one of them."""
-        active.observations.extend(found)
-        self._update_running(active)
-        if active.rule is None:
-            return False
-        for observation in found:
-            if observation.name != self.experiment.objective.objective_metric_name:
-                continue
-            try:
-                value = float(observation.value)
-            except ValueError:
-                continue
-            if active.rule.observe(value):
-                active.procs.kill()
-                message = f"stopped by medianstop at objective value {observation.value}"
-                self._end_trial(active, TRIAL_EARLY_STOPPED, "TrialEarlyStopped", message, read_rest=False)
-                return True
-        return False
-
-    def _update_running(self, active: _Active) -> None:
-        from experiments.collector import summarize
-
-        active.record = dataclasses.replace(
-            active.record,
-            observations=tuple(active.observations),
-            metrics=tuple(summarize(active.observations, self.names)),
-        )
-        self.records[active.record.name] = active.record
-        self.store.set_trial_attrs(
-            active.optuna_trial._trial_id, observations=observations_to_json(active.observations)
-        )
-        self._changed = True
-
-    def _end_trial(
-        self, active: _Active, condition: str | None, reason: str, message: str, read_rest=True
-    ) -> None:
-        from experiments.collector import observation_log
-
-        if read_rest:
-            active.observations.extend(active.tail.read(final=True))
-        if condition is None:
-            objective = self.experiment.objective.objective_metric_name
-            if any(o.name == objective for o in active.observations):
-                condition, reason, message = TRIAL_SUCCEEDED, "TrialSucceeded", "Trial has succeeded"
-            else:
-                condition, reason = TRIAL_METRICS_UNAVAILABLE, "MetricsUnavailable"
-                # Katib's collector then stores one "unavailable" objective entry instead of the log, so
-                # the additional metrics the trial did print read "unavailable" too (newObservationLog).
-                active.observations = observation_log(active.observations, self.names)
-                message = f"the trial exited 0 but reported no value of {objective!r} (metrics collector: {self.experiment.metrics_collector.kind})"
-        del self.active[active.record.name]
-        self._complete(active.optuna_trial, active.record, condition, reason, message, active.observations)
-
-    def _complete(
-        self, optuna_trial, record: TrialRecord, condition, reason, message, observations, **extra
-    ) -> None:
-        from experiments.collector import objective_value, summarize
-
-        record = dataclasses.replace(
-            record,
-            condition=condition,
-            reason=reason,
-            message=message,
-            observations=tuple(observations),
-            metrics=tuple(summarize(observations, self.names)) if observations else (),
-            completion_time=now(),
-        )
-        self.records[record.name] = record
-        # Optuna refuses attribute writes on a finished trial: write everything, then tell.
-        self.store.set_trial_attrs(
-            optuna_trial._trial_id,
-            condition=condition,
-            reason=reason,
-            message=message,
-            observations=observations_to_json(observations),
-            completion_time=record.completion_time,
-            **extra,
-        )
-        value = (
-            objective_value(record, self.experiment.objective)
-            if condition in (TRIAL_SUCCEEDED, TRIAL_EARLY_STOPPED)
-            else None
-        )
-        self.suggester.tell(self.study, optuna_trial, value, condition)
-        best = optimal(self.experiment, self.records.values())
-        if best is not None:
-            best_value = objective_value(best, self.experiment.objective)
-            self._set_experiment(
-                best_trial=best.name, best_value=None if best_value is None else f"{best_value:g}"
-            )
-        self._changed = True
-
-    def _store_trial(self, optuna_trial, record: TrialRecord, **extra) -> None:
-        self.store.set_trial_attrs(
-            optuna_trial._trial_id,
-            parameters=dict(record.parameters),
-            condition=record.condition,
-            reason=record.reason,
-            message=record.message,
-            observations=[],
-            start_time=record.start_time,
-            log_dir=str(record.log_dir) if record.log_dir else None,
-            output_dir=record.output_dir,
-            **extra,
-        )
+            self.trials.start(optuna_trial.number, {k: str(v) for k, v in assignments.items()})
 
     # -- budget and end ------------------------------------------------------------------------------
     def _finished(self) -> list[TrialRecord]:
@@ -456,13 +253,13 @@ class Runner:
 
     def _finish(self, condition: str, reason: str, message: str) -> None:
         # Katib deletes the trials still running when an experiment ends (goal reached, too many failures).
-        self._kill_active(TRIAL_KILLED, "TrialKilled", f"killed: the experiment ended ({reason})")
+        self.trials.kill_all(TRIAL_KILLED, "TrialKilled", f"killed: the experiment ended ({reason})")
         self._set_experiment(
             condition=condition, reason=reason, message=message, completion_time=now(), runner=None
         )
 
     def _stop_all(self, why: str) -> None:
-        self._kill_active(
+        self.trials.kill_all(
             TRIAL_KILLED,
             REASON_KILLED,
             f"killed: {why}; resume runs a new trial in its place",
@@ -476,16 +273,6 @@ class Runner:
             runner=None,
         )
 
-    def _kill_active(self, condition: str, reason: str, message: str, **extra) -> None:
-        for active in list(self.active.values()):
-            active.procs.kill()
-        for active in list(self.active.values()):
-            active.observations.extend(active.tail.read(final=True))
-            del self.active[active.record.name]
-            self._complete(
-                active.optuna_trial, active.record, condition, reason, message, active.observations, **extra
-            )
-
     def _early_stopping(self):
         spec = self.experiment.early_stopping
         if spec is None:
@@ -493,6 +280,17 @@ class Runner:
         from experiments.backends.local._medianstop import make_early_stopping
 
         return make_early_stopping(spec, self.experiment.objective)
+
+    def _on_complete(self) -> None:
+        from experiments.collector import objective_value
+
+        best = optimal(self.experiment, self.records.values())
+        if best is not None:
+            best_value = objective_value(best, self.experiment.objective)
+            self._set_experiment(
+                best_trial=best.name, best_value=None if best_value is None else f"{best_value:g}"
+            )
+        self._changed = True
 
     # -- bookkeeping ---------------------------------------------------------------------------------
     def _set_experiment(self, **attrs: Any) -> None:
@@ -511,45 +309,9 @@ class Runner:
     def _report(self, progress: ProgressCallback | None, force: bool = False) -> None:
         if progress is None:
             return
+        if self.trials is not None and self.trials.changed:
+            self.trials.changed, self._changed = False, True
         if force or self._changed or time.monotonic() - self._last_progress >= PROGRESS_SECONDS:
             self._changed = False
             self._last_progress = time.monotonic()
             progress(self.status())
-
-    def _install_signal_handlers(self) -> dict:
-        """Ctrl-C and SIGTERM only set a flag; the loop raises at its next safe point.
-
-        An exception raised straight from a signal handler can land inside SQLAlchemy or subprocess code
-        and leave a lock held, and the clean-up that follows (which writes to the same storage) would then
-        hang instead of marking the running trials Killed.
-        """
-        self._interrupted: int | None = None
-        if threading.current_thread() is not threading.main_thread():
-            return {}
-
-        def handler(signum, frame):
-            self._interrupted = signum
-
-        return {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-
-    def _raise_if_interrupted(self) -> None:
-        if self._interrupted == signal.SIGTERM:
-            raise ExperimentInterrupted()
-        if self._interrupted is not None:
-            raise KeyboardInterrupt()
-
-    @staticmethod
-    def _hold_signals() -> dict:
-        if threading.current_thread() is not threading.main_thread():
-            return {}
-        return {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
-
-    @staticmethod
-    def _release_signals(held: dict) -> None:
-        for sig, previous in held.items():
-            signal.signal(sig, previous)
-
-    @staticmethod
-    def _restore_signal_handlers(previous: dict) -> None:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)

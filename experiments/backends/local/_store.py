@@ -17,8 +17,6 @@ from typing import Any
 
 from experiments.backends._protocol import (
     EXPERIMENT_CREATED,
-    EXPERIMENT_FAILED,
-    EXPERIMENT_RUNNING,
     REASON_KILLED,
     TRIAL_KILLED,
     TRIAL_RUNNING,
@@ -143,6 +141,38 @@ def runner_alive(identity: Mapping[str, Any] | None) -> bool:
         return False
 
 
+def stop_runner(name: str, identity: Mapping[str, Any], timeout: float = 60.0) -> None:
+    """Stop the live runner of ``name`` as Ctrl-C would (it stops its trials, records them Killed) and wait."""
+    import signal
+
+    import psutil
+
+    pid = identity.get("pid")
+    if identity.get("host") != socket.gethostname():
+        raise KatibSuiteError(
+            f"experiment {name!r} is running on {identity.get('host')} (runner pid {pid}); stop it there "
+            f"first (kill -INT {pid}), then delete it"
+        )
+    if pid == os.getpid():
+        raise KatibSuiteError(
+            f"experiment {name!r} is being run by this process; interrupt its wait() first, then delete it"
+        )
+    try:
+        process = psutil.Process(int(pid))
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except psutil.TimeoutExpired:
+            process.kill()  # its trials are then stopped by the caller (Store.kill_leftovers)
+            process.wait(10)
+    except psutil.NoSuchProcess:
+        pass
+    except psutil.AccessDenied:
+        raise KatibSuiteError(
+            f"experiment {name!r} is run by another user's process (pid {pid}); ask them to stop it"
+        ) from None
+
+
 class Store:
     """The Optuna storage behind the local backend, with Katib-shaped reads and writes."""
 
@@ -253,49 +283,41 @@ class Store:
         return sorted(out, key=lambda s: s.name)
 
     def reconcile(self, name: str) -> int:
-        """Mark what a dead runner left Running as Killed (Optuna: FAIL); keep every finished trial.
+        """Settle what a runner that is gone left unfinished: adopt, record or mark Killed (``_reconcile``).
 
-        Returns how many trials were reconciled. Does nothing while the runner is alive.
+        Returns how many trials were unfinished. Does nothing while the runner is alive.
         """
-        attrs = self.study_attrs(name)
-        if attrs.get("condition") != EXPERIMENT_RUNNING or runner_alive(attrs.get("runner")):
-            return 0
-        stamp = now()
-        reconciled = self.kill_leftovers(name, "the runner stopped without finishing this trial (killed)")
-        self.set_study_attrs(
-            name,
-            condition=EXPERIMENT_FAILED,
-            reason=REASON_KILLED,
-            message=f"the runner (pid {attrs.get('runner', {}).get('pid')}) stopped without finishing; "
-            f"continue with `katib experiment resume {name}`",
-            completion_time=_iso(stamp),
-            runner=None,
-        )
-        return reconciled
+        from experiments.backends.local._reconcile import reconcile
+
+        return reconcile(self, name)
 
     def kill_leftovers(self, name: str, why: str) -> int:
-        """Mark every unfinished trial Killed (Optuna: FAIL): only a runner that is gone leaves them."""
+        """Stop every unfinished trial's processes and mark it Killed (Optuna: FAIL), e.g. before a delete."""
         import optuna
+
+        from experiments.backends.local._procs import TrialProcesses, kill_orphans
 
         stamp = now()
         count = 0
         study_id = self.storage.get_study_id_from_name(name)
         for trial in self.storage.get_all_trials(study_id, deepcopy=False):
-            if trial.state.is_finished():
+            if trial.state.is_finished() or trial.state == optuna.trial.TrialState.WAITING:
                 continue
-            if trial.user_attrs.get("host") == socket.gethostname():
-                from experiments.backends.local._trial import kill_orphans
-
-                kill_orphans(trial.user_attrs.get("processes"))
+            attrs = trial.user_attrs
+            if attrs.get("host") == socket.gethostname():
+                kill_orphans(attrs.get("processes"))
+                if attrs.get("replicas") and attrs.get("log_dir"):
+                    TrialProcesses(Path(attrs["log_dir"]), attrs["replicas"], attrs["primary"]).kill()
+            trial_id = self.storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
             self.set_trial_attrs(
-                trial._trial_id,
+                trial_id,
                 condition=TRIAL_KILLED,
                 reason=REASON_KILLED,
                 message=f"{why}; resume runs a new trial in its place",
                 completion_time=_iso(stamp),
                 interrupted=True,
             )
-            self.storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
+            self.storage.set_trial_state_values(trial_id, optuna.trial.TrialState.FAIL)
             count += 1
         return count
 

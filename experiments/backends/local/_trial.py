@@ -8,14 +8,8 @@ whole tree (torchrun and its workers) can be stopped at once.
 from __future__ import annotations
 
 import logging
-import os
 import re
-import shutil
-import signal
 import socket
-import subprocess
-import sys
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +18,7 @@ from typing import Any
 from experiments.backends._protocol import Observation
 from experiments.errors import KatibSuiteError
 from experiments.spec import Experiment
+from experiments.spec._lifecycle import output_dir_from_argv
 
 log = logging.getLogger("experiments.backends.local")
 
@@ -57,6 +52,11 @@ class TrialPlan:
     metrics_path: Path  # where the primary's metrics appear (its log, or the remapped File path)
     output_dir: str | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
+    active_deadline_seconds: int | None = None  # runPolicy (PyTorchJob) or spec (Job): enforced locally
+
+    @property
+    def primary(self) -> str:
+        return next(r.name for r in self.replicas if r.primary)
 
     @property
     def processes(self) -> int:
@@ -130,13 +130,7 @@ def _remap(values: Sequence[str], old: str, new: str) -> list[str]:
     return [v.replace(old, new) for v in values]
 
 
-def _output_dir(argv: Sequence[str]) -> str | None:
-    for i, arg in enumerate(argv):
-        if arg.startswith("--output_dir="):
-            return arg.split("=", 1)[1]
-        if arg == "--output_dir" and i + 1 < len(argv):
-            return argv[i + 1]
-    return None
+_output_dir = output_dir_from_argv  # the spec's one definition of a trial's output location
 
 
 def _local_nproc(value: Any) -> int:
@@ -220,124 +214,62 @@ def plan_trial(
         if primary:
             output_dir = _output_dir(argv)
         replicas.append(ReplicaPlan(replica, tuple(argv), full_env, primary))
-    return TrialPlan(tuple(replicas), metrics_path, output_dir, tuple(notes))
+    deadline, policy_notes = _run_policy(kind, spec)
+    notes.extend(policy_notes)
+    return TrialPlan(tuple(replicas), metrics_path, output_dir, tuple(notes), deadline)
 
 
-def _child_env(extra: Mapping[str, str]) -> dict[str, str]:
-    env = dict(os.environ)
-    # `torchrun` / `python` in a trial command must be this interpreter's, as the image's would be.
-    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-    env.update(extra)
-    return env
+# runPolicy / restartPolicy fields a single machine has no use for; each is named once per run, not honoured.
+_IGNORED_RUN_POLICY = {
+    "backoffLimit": "a failed replica fails the trial at once (no pod restarts)",
+    "cleanPodPolicy": "every replica process is stopped when the trial ends",
+    "ttlSecondsAfterFinished": "logs are kept under .katib/ until `katib experiment delete`",
+    "suspend": "trials start when the runner starts them",
+    "schedulingPolicy": "there is no scheduler (gang scheduling, queues) locally",
+}
 
 
-class TrialProcesses:
-    """The running replicas of one trial."""
-
-    def __init__(self, plan: TrialPlan, log_dir: Path, cwd: Path):
-        self.plan = plan
-        self.log_dir = log_dir
-        self.procs: dict[str, subprocess.Popen] = {}
-        self.exit_codes: dict[str, int] = {}
-        log_dir.mkdir(parents=True, exist_ok=True)
-        for replica in plan.replicas:
-            env = _child_env(replica.env)
-            argv = list(replica.argv)
-            resolved = shutil.which(argv[0], path=env["PATH"])
-            log_path = self.log_path(replica.name)
-            with open(log_path, "ab") as out:
-                if resolved is None and os.sep not in argv[0]:
-                    out.write(f"command not found: {argv[0]}\n".encode())
-                    self.exit_codes[replica.name] = 127
-                    continue
-                self.procs[replica.name] = subprocess.Popen(
-                    [resolved or argv[0], *argv[1:]],
-                    cwd=cwd,
-                    env=env,
-                    stdin=subprocess.DEVNULL,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
-
-    def log_path(self, replica: str) -> Path:
-        return self.log_dir / f"{replica}.log"
-
-    @property
-    def logs(self) -> dict[str, Path]:
-        return {r.name: self.log_path(r.name) for r in self.plan.replicas}
-
-    def poll(self) -> dict[str, int]:
-        for name, proc in self.procs.items():
-            if name not in self.exit_codes:
-                code = proc.poll()
-                if code is not None:
-                    self.exit_codes[name] = code
-        return dict(self.exit_codes)
-
-    @property
-    def primary(self) -> str:
-        return next(r.name for r in self.plan.replicas if r.primary)
-
-    def identities(self) -> list[list]:
-        """[pid, start time] of each replica's group leader, so a later runner can stop orphans safely."""
-        import psutil
-
-        out = []
-        for proc in self.procs.values():
-            try:
-                out.append([proc.pid, psutil.Process(proc.pid).create_time()])
-            except psutil.NoSuchProcess:
-                continue
-        return out
-
-    def kill(self, grace: float = 3.0) -> None:
-        """Stop every replica's whole process group: SIGTERM, then SIGKILL after ``grace`` seconds."""
-        live = [(name, proc) for name, proc in self.procs.items() if proc.poll() is None]
-        for _, proc in live:
-            _signal_group(proc.pid, signal.SIGTERM)
-        deadline = time.monotonic() + grace
-        for _, proc in live:
-            try:
-                proc.wait(timeout=max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                pass
-        # The group leader may be gone while its children (torchrun's workers) linger: always sweep.
-        for proc in self.procs.values():
-            _signal_group(proc.pid, signal.SIGKILL)
-        for proc in self.procs.values():
-            proc.wait()
-        self.poll()
-
-
-def kill_orphans(identities) -> None:
-    """Stop the process groups a dead runner left behind (only those whose leader is the same process)."""
-    import psutil
-
-    for pid, created in identities or []:
-        try:
-            if abs(psutil.Process(pid).create_time() - created) < 1.0:
-                _signal_group(pid, signal.SIGKILL)
-        except psutil.NoSuchProcess:
-            # The leader is gone; its group may live on (torchrun's workers), still under the same id.
-            _signal_group(pid, signal.SIGKILL)
-
-
-def _signal_group(pgid: int, sig: signal.Signals) -> None:
+def _run_policy(kind: Any, spec: Mapping[str, Any]) -> tuple[int | None, list[str]]:
+    """activeDeadlineSeconds (enforced: the trial fails with DeadlineExceeded), and notes on what is ignored."""
+    policy = (spec.get("runPolicy") or {}) if kind == "PyTorchJob" else spec
+    notes = [
+        f"{kind} runPolicy.{key} is ignored by the local backend: {why}"
+        for key, why in _IGNORED_RUN_POLICY.items()
+        if kind == "PyTorchJob" and policy.get(key) is not None
+    ]
+    if kind != "PyTorchJob" and spec.get("backoffLimit") is not None:
+        notes.append(
+            f"Job backoffLimit is ignored by the local backend: {_IGNORED_RUN_POLICY['backoffLimit']}"
+        )
+    restarts = {
+        str(r.get("restartPolicy"))
+        for r in (spec.get("pytorchReplicaSpecs") or {}).values()
+        if isinstance(r, Mapping) and r.get("restartPolicy") not in (None, "Never")
+    }
+    if restarts:
+        notes.append(
+            f"restartPolicy {', '.join(sorted(restarts))} is ignored by the local backend: a replica that "
+            "exits non-zero fails the trial (as restartPolicy Never would)"
+        )
+    deadline = policy.get("activeDeadlineSeconds")
     try:
-        os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
+        seconds = int(deadline) if deadline is not None else None
+    except (TypeError, ValueError):
+        raise UnsupportedTrialError(
+            f"activeDeadlineSeconds must be a whole number of seconds; got: {deadline!r}"
+        ) from None
+    if seconds is not None and seconds <= 0:
+        raise UnsupportedTrialError(f"activeDeadlineSeconds must be > 0; got: {deadline!r}")
+    return seconds, notes
 
 
 class MetricsTail:
     """Follows the primary's metrics source as it grows and parses complete lines with Katib's rules."""
 
     def __init__(self, experiment: Experiment, path: Path):
-        from experiments.collector import LineCollector
+        from experiments.collector import LineCollector, metric_names
 
-        objective = experiment.objective
-        self.metric_names = (objective.objective_metric_name, *objective.additional_metric_names)
+        self.metric_names = metric_names(experiment.objective)  # the one definition
         self.collector = LineCollector(experiment.metrics_collector, self.metric_names)
         self.path = path
         self._offset = 0

@@ -64,11 +64,12 @@ def test_pytorchjob_replicas_get_the_training_operator_env_and_only_rank0_report
     assert "--tag=a;touch PWNED" in master["argv"]
     assert not (tmp_path / "PWNED").exists()
 
-    logs = backend.logs("env", trial.name)
+    logs = backend.logs("env", trial.name)  # text lines per replica (the backend protocol)
     assert set(logs) == {"master-0", "worker-0"}
-    assert "accuracy=0.7" in logs["master-0"].read_text()
-    assert "accuracy" not in logs["worker-0"].read_text()
-    assert logs["master-0"].parent == tmp_path / ".katib" / "env" / trial.name
+    assert any("accuracy=0.7" in line for line in logs["master-0"])
+    assert not any("accuracy" in line for line in logs["worker-0"])
+    assert trial.log_dir == tmp_path / ".katib" / "env" / trial.name
+    assert logs["master-0"] == (trial.log_dir / "master-0.log").read_text().splitlines()
 
 
 def test_failed_trials_end_the_experiment_at_max_failed_trial_count(backend, tmp_path):
