@@ -11,6 +11,7 @@ from experiments.errors import UsageError
 # name -> "module:Class"; imported only when chosen so the CLI starts fast.
 BACKENDS = {
     "local": "experiments.backends.local:LocalBackend",
+    "cluster": "experiments.backends.cluster:ClusterBackend",
 }
 
 
