@@ -22,6 +22,8 @@ _EXPORTS = {
     "InvalidExperimentError": "experiments.spec",
     "submit": "experiments.api",
     "get_experiment": "experiments.api",
+    "compare": "experiments.compare",
+    "write_report": "experiments.compare",
     "KatibSuiteError": "experiments.errors",
 }
 

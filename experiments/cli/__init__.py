@@ -35,10 +35,11 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     verbs = experiment.add_subparsers(dest="verb", required=True, metavar="VERB")
-    from experiments.cli import _run_cmds, _spec_cmds
+    from experiments.cli import _compare_cmds, _run_cmds, _spec_cmds
 
     _spec_cmds.register(verbs)
     _run_cmds.register(verbs)
+    _compare_cmds.register(verbs)
     parser.set_defaults(_verbs=verbs.choices)
     return parser
 
