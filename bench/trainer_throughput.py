@@ -35,7 +35,7 @@ def _prepare(cache_dir: str, max_seq_length: int):
 def _trainer_run(tokenizer, train, batch: int, steps: int, warmup: int, seed: int) -> float:
     from transformers import TrainerCallback
 
-    from trainer import distributed, modeling
+    from trainer import distributed, modeling, performance
     from trainer.args import TrainArguments
     from trainer.train import build_trainer
 
@@ -46,15 +46,22 @@ def _trainer_run(tokenizer, train, batch: int, steps: int, warmup: int, seed: in
         def on_step_end(self, args, state, control, **kwargs):
             self.times[state.global_step] = time.perf_counter()
 
-    args = TrainArguments(learning_rate=1e-3, global_batch_size=batch, per_device_batch_size=batch, seed=seed)
+    args = TrainArguments(
+        output_dir="unused",
+        learning_rate=1e-3,
+        global_batch_size=batch,
+        per_device_batch_size=batch,
+        seed=seed,
+    )
     env = distributed.DistEnv(rank=0, local_rank=0, world_size=1, device_type="cpu")
+    perf = performance.resolve(args, performance.probe("cpu"))  # as a CPU trial resolves its speed flags
     model = modeling.load_model("tiny", "", tokenizer, seed)
     clock = StepClock()
     with tempfile.TemporaryDirectory() as scratch:
         total = warmup + steps
         # eval_every beyond the run: no evaluation inside the timed window.
         trainer = build_trainer(
-            args, env, model, tokenizer, train, train, batch, 1, total, total + 1, scratch, [clock]
+            args, env, model, tokenizer, train, train, batch, 1, total, total + 1, scratch, [clock], perf
         )
         trainer.train()
     return steps * batch / (clock.times[total] - clock.times[warmup])

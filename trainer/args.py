@@ -6,11 +6,13 @@ before any process group, download or tokenization starts.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from trainer.errors import TrainerInputError
+from trainer.performance import ATTENTION_IMPLEMENTATIONS, MAX_AUTO_WORKERS, OPTIMIZERS, PRECISIONS
 
 TINY_MODEL = "tiny"
 DEFAULT_MODEL = "FacebookAI/roberta-large"
@@ -109,8 +111,60 @@ class TrainArguments:
         },
     )
     seed: int = field(default=42, metadata={"help": "Seed for model init, data order and dropout."})
-    bf16: bool = field(default=False, metadata={"help": "bfloat16 mixed precision."})
-    fp16: bool = field(default=False, metadata={"help": "float16 mixed precision (CUDA only)."})
+    precision: str = field(
+        default="auto",
+        metadata={
+            "help": "Mixed precision: bf16 (autocast), fp16 (autocast + loss scaler, CUDA only) or fp32. "
+            "Default: auto = bf16 on a GPU that has it, else fp16 on a GPU, fp32 on CPU.",
+            "choices": list(PRECISIONS),
+        },
+    )
+    bf16: bool = field(default=False, metadata={"help": "Shortcut for --precision=bf16."})
+    fp16: bool = field(default=False, metadata={"help": "Shortcut for --precision=fp16 (CUDA only)."})
+    tf32: bool = field(
+        default=True,
+        metadata={"help": "TF32 matmuls and convolutions on Ampere or newer GPUs (no effect on CPU)."},
+    )
+    attn_implementation: str = field(
+        default="sdpa",
+        metadata={
+            "help": "Attention kernel: sdpa (PyTorch scaled_dot_product_attention) or eager.",
+            "choices": list(ATTENTION_IMPLEMENTATIONS),
+        },
+    )
+    optim: str = field(
+        default="adamw_torch_fused",
+        metadata={
+            "help": "AdamW implementation: fused (one kernel per step) or not.",
+            "choices": list(OPTIMIZERS),
+        },
+    )
+    group_by_length: bool | None = field(
+        default=None,
+        metadata={
+            "help": "Batch rows of similar length together (less padding; pass true/false). "
+            "Default: auto = on with a GPU, off on CPU."
+        },
+    )
+    pad_to_multiple_of: int | None = field(
+        default=None,
+        metadata={
+            "help": "Pad each batch to its longest row rounded up to this multiple (1: no rounding). "
+            "Default: auto = 8 with a GPU (tensor cores), 1 on CPU."
+        },
+    )
+    torch_compile: bool = field(default=False, metadata={"help": "Compile the model with torch.compile."})
+    dataloader_num_workers: int | None = field(
+        default=None,
+        metadata={
+            "help": "Loader worker processes per training process. "
+            f"Default: auto = min({MAX_AUTO_WORKERS}, CPUs per process - 1) with a GPU, 0 on CPU."
+        },
+    )
+    dataloader_pin_memory: bool = field(
+        default=True,
+        metadata={"help": "Pinned host memory for batches copied to the GPU (no effect on CPU)."},
+    )
     metrics_file: str | None = field(
         default=None,
         metadata={"help": "Also append every metric line to this file (Katib's File collector)."},
@@ -124,6 +178,10 @@ class TrainArguments:
     )
 
     def __post_init__(self) -> None:
+        for name in ("learning_rate", "warmup_ratio", "weight_decay", "num_train_epochs"):
+            value = getattr(self, name)
+            if not math.isfinite(value):
+                raise TrainerInputError(f"--{name} must be a finite number; got: {value}")
         if not self.learning_rate > 0:
             raise TrainerInputError(f"--learning_rate must be > 0, e.g. 2e-5; got: {self.learning_rate}")
         if self.global_batch_size < 1:
@@ -144,6 +202,20 @@ class TrainArguments:
             raise TrainerInputError(f"--eval_steps must be >= 1; got: {self.eval_steps}")
         if self.bf16 and self.fp16:
             raise TrainerInputError("--bf16 and --fp16 are exclusive; pass one of them")
+        shortcut = "bf16" if self.bf16 else "fp16" if self.fp16 else None
+        if shortcut and self.precision not in ("auto", shortcut):
+            raise TrainerInputError(
+                f"--{shortcut} contradicts --precision={self.precision}; pass one of them"
+            )
+        self.precision = shortcut or self.precision
+        if self.precision not in PRECISIONS:  # HfArgumentParser checks choices; direct construction does not
+            raise TrainerInputError(f"--precision must be one of {list(PRECISIONS)}; got: {self.precision}")
+        if self.pad_to_multiple_of is not None and self.pad_to_multiple_of < 1:
+            raise TrainerInputError(f"--pad_to_multiple_of must be >= 1; got: {self.pad_to_multiple_of}")
+        if self.dataloader_num_workers is not None and self.dataloader_num_workers < 0:
+            raise TrainerInputError(
+                f"--dataloader_num_workers must be >= 0; got: {self.dataloader_num_workers}"
+            )
         if not self.output_dir:
             raise TrainerInputError("--output_dir is empty; pass a local path or s3://bucket/prefix/")
 
@@ -163,3 +235,52 @@ def split_global_batch(global_batch_size: int, world_size: int, per_device_cap: 
         if per_rank % accum == 0 and per_rank // accum <= per_device_cap:
             return per_rank // accum, accum
     raise AssertionError("unreachable: accum == per_rank always fits")  # micro-batch 1 <= cap
+
+
+HELP_DESCRIPTION = """\
+Fine-tune a RoBERTa sequence classifier on yahoo_answers_topics (10 topics); the Katib trial program.
+One process: python -m trainer.train ...; several: torchrun [--nproc_per_node=N] -m trainer.train ...
+(in a PyTorchJob the Training Operator's PET_* variables tell torchrun the nodes and the master).
+At every evaluation global rank 0 prints one Katib metric line on stdout:
+  <RFC 3339 time> epoch=.. step=.. train_loss=.. eval_loss=.. eval_accuracy=.. eval_f1=..
+Flags take --name=value; --name-with-dashes works too."""
+
+HELP_EXAMPLES = """\
+examples:
+  python -m trainer.train --model_name_or_path=tiny --dataset=synthetic --output_dir=/tmp/trial
+  torchrun --standalone --nproc_per_node=2 -m trainer.train --model_name_or_path=tiny \\
+      --dataset=synthetic --learning_rate=3e-4 --global_batch_size=32 --output_dir=/tmp/trial"""
+
+
+_METAVARS = {str: "TEXT", int: "N", float: "X"}
+
+
+def help_formatter() -> type:
+    """The --help layout: argparse's, with one name and one default per flag."""
+    import argparse
+
+    class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+        """One name per flag (HfArgumentParser also registers the --dashed alias) and one default."""
+
+        def _format_action_invocation(self, action: argparse.Action) -> str:
+            if not action.option_strings or not action.option_strings[0].startswith("--"):
+                return super()._format_action_invocation(action)  # -h, --help
+            name = action.option_strings[0]
+            if action.nargs == 0:
+                return name
+            return f"{name} {self._format_args(action, self._get_default_metavar_for_optional(action))}"
+
+        def _get_default_metavar_for_optional(self, action: argparse.Action) -> str:
+            return _METAVARS.get(action.type, "BOOL")  # HfArgumentParser parses bools with a function
+
+        def _get_help_string(self, action: argparse.Action) -> str:
+            help_text = action.help or ""
+            negative = action.option_strings[0] if action.option_strings else ""
+            if negative.startswith("--no_") and action.const is False:  # HfArgumentParser's --no_<flag>
+                return f"Same as --{action.dest}=false."
+            # The help already says it better than the raw value would, or there is nothing to say.
+            if "default:" in help_text.lower() or action.default is None:
+                return help_text
+            return super()._get_help_string(action)
+
+    return HelpFormatter

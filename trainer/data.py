@@ -90,15 +90,39 @@ def _read_file(path: Path, cache_dir: str) -> Any:
         raise TrainerInputError(
             f"unsupported data file {path.name!r}; the format must be one of {sorted(FILE_FORMATS)}"
         )
+    no_rows = (
+        f"data file {path} has no rows; put rows with columns {list(REQUIRED_COLUMNS)} in it, "
+        "or pass --dataset=synthetic"
+    )
+    with path.open("rb") as handle:
+        if not handle.read(4096).strip():
+            raise TrainerInputError(no_rows.replace("has no rows", "is empty"))
+    if builder == "parquet" and _parquet_rows(path) == 0:  # datasets fails on it with a generic error
+        raise TrainerInputError(no_rows)
     try:
-        return datasets.load_dataset(
+        loaded = datasets.load_dataset(
             builder, data_files=str(path), split="train", cache_dir=str(Path(cache_dir) / "file-datasets")
         )
     except Exception as error:  # malformed file contents of any kind
+        reason = (str(error).splitlines() or [""])[0][:200]
+        if "corresponds to no data" in reason:  # a CSV header and nothing else
+            raise TrainerInputError(no_rows) from None
         raise TrainerInputError(
-            f"cannot read {path} as {builder} ({type(error).__name__}: {str(error).splitlines()[0][:200]}); "
-            "fix the file or its extension"
+            f"cannot read {path} as {builder} ({type(error).__name__}: {reason}); fix the file or its extension"
         ) from None
+    if len(loaded) == 0:
+        raise TrainerInputError(no_rows)
+    return loaded
+
+
+def _parquet_rows(path: Path) -> int | None:
+    """Rows in a parquet file's footer; None if it has none readable (the load then names the problem)."""
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.ParquetFile(path).metadata.num_rows
+    except Exception:  # not parquet at all: datasets' own error says so
+        return None
 
 
 def _find_split(directory: Path, split: str) -> Path | None:
@@ -218,10 +242,8 @@ def tokenize(dataset: Any, tokenizer: Any, max_seq_length: int, cache_dir: str, 
 
     directory = Path(cache_dir) / "tokenized"
     directory.mkdir(parents=True, exist_ok=True)
-    cache_file = (
-        directory
-        / f"{_sha(key, tokenizer_fingerprint(tokenizer), max_seq_length, TOKENIZATION_VERSION)}.arrow"
-    )
+    fingerprint = _sha(key, tokenizer_fingerprint(tokenizer), max_seq_length, TOKENIZATION_VERSION)
+    cache_file = directory / f"{fingerprint}.arrow"
 
     def encode(batch: dict[str, list]) -> dict[str, list]:
         encoded = tokenizer(batch["text"], truncation=True, max_length=max_seq_length)
@@ -235,5 +257,16 @@ def tokenize(dataset: Any, tokenizer: Any, max_seq_length: int, cache_dir: str, 
             remove_columns=dataset.column_names,
             cache_file_name=str(cache_file),
             load_from_cache_file=True,
+            # Our key already names the result; without it datasets would pickle and hash `encode`, the
+            # tokenizer included, in every process of every trial before finding the cached file.
+            new_fingerprint=fingerprint,
             desc=None,
         )
+
+
+def row_lengths(dataset: Any) -> list[int]:
+    """Tokens per row of a tokenized dataset, read from the Arrow column (no Python pass over the rows),
+    for length-grouped batches."""
+    import pyarrow.compute as pc
+
+    return pc.list_value_length(dataset.with_format("arrow")["input_ids"]).to_pylist()

@@ -1,4 +1,4 @@
-"""The distributed environment: torchrun / Training Operator variables, process group, rank-0-first work.
+"""The distributed environment: torchrun / Training Operator variables, process group, shared setup work.
 
 torchrun (locally, or inside a PyTorchJob pod where it reads PET_*) sets RANK, LOCAL_RANK and WORLD_SIZE per
 process. A PyTorchJob with one process per pod runs plain ``python -m trainer.train`` with RANK (the pod
@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from trainer.errors import PeerRankFailed, TrainerInputError
+from trainer.errors import PeerRankFailed, TrainerError, TrainerInputError
 
 T = TypeVar("T")
 
@@ -23,6 +23,7 @@ class DistEnv:
     local_rank: int
     world_size: int
     device_type: str  # "cuda" | "cpu"
+    local_world_size: int = 1  # processes on this node (torchrun's LOCAL_WORLD_SIZE)
 
     @property
     def is_main(self) -> bool:
@@ -67,8 +68,21 @@ def detect() -> DistEnv:
         )
     if world_size > 1 and not os.environ.get("MASTER_ADDR"):
         raise TrainerInputError(f"WORLD_SIZE={world_size} but MASTER_ADDR is not set; launch with torchrun")
+    local_world_size = _int_env("LOCAL_WORLD_SIZE", 1)
     device_type = "cuda" if torch.cuda.is_available() else "cpu"
-    return DistEnv(rank=rank, local_rank=local_rank, world_size=world_size, device_type=device_type)
+    if device_type == "cuda" and local_rank >= torch.cuda.device_count():
+        # nccl wants one process per GPU; a second process on a GPU would deadlock or run out of memory.
+        raise TrainerInputError(
+            f"LOCAL_RANK={local_rank} but this node has {torch.cuda.device_count()} GPU(s); "
+            "start one process per GPU (torchrun --nproc_per_node=<number of GPUs>)"
+        )
+    return DistEnv(
+        rank=rank,
+        local_rank=local_rank,
+        world_size=world_size,
+        device_type=device_type,
+        local_world_size=local_world_size,
+    )
 
 
 def init(env: DistEnv) -> None:
@@ -90,34 +104,45 @@ def destroy() -> None:
         dist.destroy_process_group()
 
 
-def _broadcast_error(env: DistEnv, message: str | None) -> str | None:
-    import torch.distributed as dist
+def on_every_rank(env: DistEnv, work: Callable[[], T]) -> T:
+    """Run ``work`` on every rank at once, then agree on the outcome.
 
-    box = [message]
-    dist.broadcast_object_list(box, src=0)
-    return box[0]
+    ``work`` fills caches under file locks (the tokenizer in trainer.modeling, tokenized data in
+    trainer.data): the first rank there builds each one while the others wait on its lock, then read it. So
+    nothing is built twice, and with warm caches no rank waits for another (rank 0 first, then the others,
+    would put every rank's loading on the critical path one after the other). The wait is on a file lock,
+    not a collective, so a long first tokenization cannot run into the process group's timeout.
 
-
-def rank_zero_first(env: DistEnv, work: Callable[[], T]) -> T:
-    """Run ``work`` on rank 0, then on the other ranks (which then find rank 0's cache).
-
-    If rank 0 fails, the others raise ``PeerRankFailed`` instead of waiting on a barrier for the
-    process-group timeout.
+    A failure on any rank fails them all: rank 0 reports it (its own error, or the other rank's), the
+    others raise ``PeerRankFailed`` and exit quietly. A rank's own bug (not a TrainerError) still raises there,
+    traceback and all.
     """
     if not env.distributed:
         return work()
+    import torch.distributed as dist
+
+    result: T | None = None
+    own: BaseException | None = None
+    try:
+        result = work()
+    except Exception as error:
+        own = error
+    failures: list[str | None] = [None] * env.world_size
+    dist.all_gather_object(failures, None if own is None else _describe(own))
+    if own is None and not any(failures):
+        return result  # type: ignore[return-value]
     if env.is_main:
-        try:
-            result = work()
-        except BaseException as error:
-            _broadcast_error(env, f"{type(error).__name__}: {error}")
-            raise
-        _broadcast_error(env, None)
-        return result
-    failure = _broadcast_error(env, None)
-    if failure is not None:
-        raise PeerRankFailed(f"rank 0 failed: {failure}")
-    return work()
+        if own is not None:
+            raise own
+        rank, message = next((r, m) for r, m in enumerate(failures) if m)
+        raise TrainerError(f"rank {rank} failed: {message}")
+    if own is not None and not isinstance(own, TrainerError):
+        raise own
+    raise PeerRankFailed("another rank failed")
+
+
+def _describe(error: BaseException) -> str:
+    return str(error) if isinstance(error, TrainerError) else f"{type(error).__name__}: {error}"
 
 
 def all_reduce_sum(env: DistEnv, value: int) -> int:

@@ -18,3 +18,16 @@ class TrainerInputError(TrainerError):
 
 class PeerRankFailed(TrainerError):
     """Another rank failed first and already reported why; this rank exits quietly."""
+
+
+class TrainingDiverged(TrainerError):
+    """A loss or evaluation metric became NaN or infinite: the run cannot recover, so it ends Failed."""
+
+    exit_code = 3
+
+    def __init__(self, where: tuple[int, str, float], learning_rate: float) -> None:
+        step, name, value = where
+        super().__init__(
+            f"training diverged: {name} is {value} at step {step} (learning rate {learning_rate:g}); "
+            "lower --learning_rate (or its search-space max), or raise --warmup_ratio"
+        )

@@ -98,7 +98,9 @@ def load_tokenizer(model_name_or_path: str, cache_dir: str, data_fingerprint: st
         ) from None
 
 
-def load_model(model_name_or_path: str, cache_dir: str, tokenizer: Any, seed: int) -> Any:
+def load_model(
+    model_name_or_path: str, cache_dir: str, tokenizer: Any, seed: int, attn_implementation: str = "sdpa"
+) -> Any:
     import transformers
     from transformers import AutoConfig, AutoModelForSequenceClassification
 
@@ -114,7 +116,7 @@ def load_model(model_name_or_path: str, cache_dir: str, tokenizer: Any, seed: in
             **TINY_CONFIG,
             **labels,
         )
-        return AutoModelForSequenceClassification.from_config(config)
+        return AutoModelForSequenceClassification.from_config(config, attn_implementation=attn_implementation)
     source = _local_model_dir(model_name_or_path, cache_dir)
     # The new classification head is drawn from the global RNG: without this, --seed would not decide it
     # and repeated trials of one configuration would start from different heads.
@@ -122,7 +124,11 @@ def load_model(model_name_or_path: str, cache_dir: str, tokenizer: Any, seed: in
     try:
         # A checkpoint fine-tuned on other labels gets a fresh head instead of a shape error.
         return AutoModelForSequenceClassification.from_pretrained(
-            source, cache_dir=str(Path(cache_dir) / "hub"), ignore_mismatched_sizes=True, **labels
+            source,
+            cache_dir=str(Path(cache_dir) / "hub"),
+            ignore_mismatched_sizes=True,
+            attn_implementation=attn_implementation,
+            **labels,
         )
     except (OSError, ValueError) as error:
         raise TrainerInputError(

@@ -28,8 +28,9 @@ def _format_value(name: str, value: float) -> str:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"metric {name!r} must be a number; got: {value!r}")
     if not math.isfinite(value):
-        # Katib's regex would record "nan" as an empty match; refuse rather than emit garbage.
-        raise ValueError(f"metric {name!r} must be finite; got: {value!r}")
+        # Printed as nan / inf / -inf: Katib's regex then captures an empty value, which its collector
+        # records as unavailable, and the user reading the log sees what happened.
+        return repr(float(value))
     if isinstance(value, int):
         return str(value)
     # repr() gives the shortest round-tripping form, e.g. 0.71, 1e-05, 120.0 — all parsed by the regex.
@@ -40,7 +41,7 @@ def format_metric_line(metrics: Mapping[str, float], when: datetime | None = Non
     """One Katib metric line: an RFC 3339 UTC timestamp, then ``name=value`` pairs in the given order.
 
     Every name must be in ``METRIC_NAMES`` (the Experiment validator relies on that list) and every value a
-    finite number, because Katib's regex parses neither ``nan`` nor ``inf``.
+    number; a non-finite one is written ``nan`` / ``inf``, which Katib's regex reads as an empty value.
     """
     unknown = [name for name in metrics if name not in METRIC_NAMES]
     if unknown:

@@ -78,6 +78,11 @@ def _error_line(capsys: pytest.CaptureFixture[str]) -> str:
         (["--bf16", "--fp16"], "--bf16 and --fp16 are exclusive"),
         (["--max_seq_length=1024"], "between 8 and 512"),
         (["--warmup_ratio=1.5"], "--warmup_ratio must be in [0, 1)"),
+        (["--num_train_epochs=inf"], "--num_train_epochs must be a finite number; got: inf"),
+        (["--num_train_epochs=nan"], "--num_train_epochs must be a finite number; got: nan"),
+        (["--learning_rate=nan"], "--learning_rate must be a finite number; got: nan"),
+        (["--weight_decay=-inf"], "--weight_decay must be a finite number; got: -inf"),
+        (["--precision=fp8"], "invalid choice: 'fp8'"),
         (["--fp16"], "--fp16 needs a CUDA GPU"),
         (["--dataset=imdb"], "unknown dataset 'imdb'; --dataset must be one of"),
         (["--dataset=/no/such/file.csv"], "not a file or directory"),
@@ -169,3 +174,40 @@ def test_help_names_the_program_lists_each_flag_once_and_each_default_once(
 def test_dashed_flag_aliases_still_parse() -> None:
     _, _, train = parse_args(["--learning-rate=3e-4", "--global-batch-size=8"])
     assert (train.learning_rate, train.global_batch_size) == (3e-4, 8)
+
+
+def test_help_documents_every_speed_flag_and_its_auto_default(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        parse_args(["--help"])
+    flat = " ".join(capsys.readouterr().out.split())
+    for flag in (
+        "--precision {auto,bf16,fp16,fp32}",
+        "--tf32 [BOOL]",
+        "--attn_implementation {sdpa,eager}",
+        "--optim {adamw_torch_fused,adamw_torch}",
+        "--group_by_length BOOL",
+        "--pad_to_multiple_of N",
+        "--torch_compile [BOOL]",
+        "--dataloader_num_workers N",
+        "--dataloader_pin_memory [BOOL]",
+    ):
+        assert flag in flat, flag
+    assert "auto = bf16 on a GPU that has it, else fp16 on a GPU, fp32 on CPU" in flat
+    assert "auto = 8 with a GPU (tensor cores), 1 on CPU" in flat
+    # HfArgumentParser's negative alias of a flag that defaults to true says what it does, not "default: False".
+    assert "--no_tf32 Same as --tf32=false." in flat
+    assert "--no_dataloader_pin_memory Same as --dataloader_pin_memory=false." in flat
+
+
+def test_empty_data_file_is_one_line_and_exit_2(
+    capsys: pytest.CaptureFixture[str], tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KATIB_SUITE_CACHE", str(tmp_path / "cache"))
+    empty = tmp_path / "answers.csv"
+    empty.write_text("")
+    code = main(["--model_name_or_path=tiny", f"--dataset={empty}", f"--output_dir={tmp_path / 'out'}"])
+    assert code == 2
+    assert _error_line(capsys) == (
+        f"error: data file {empty} is empty; put rows with columns "
+        "['topic', 'question_title', 'question_content', 'best_answer'] in it, or pass --dataset=synthetic"
+    )

@@ -106,6 +106,31 @@ def test_bad_topic_values_are_named(tmp_path: Path) -> None:
         data.load_raw(str(path), str(tmp_path / "cache"), None, None)
 
 
+@pytest.mark.parametrize(
+    ("name", "content", "problem"),
+    [
+        ("train.csv", "", "is empty"),
+        ("train.jsonl", "\n\n", "is empty"),
+        ("train.csv", "topic,question_title,question_content,best_answer\n", "has no rows"),
+        ("train.parquet", None, "has no rows"),
+    ],
+)
+def test_empty_data_file_is_named_with_the_fix(
+    name: str, content: str | None, problem: str, tmp_path: Path
+) -> None:
+    path = tmp_path / name
+    if content is None:
+        _write({column: [] for column in REQUIRED_COLUMNS}, path)
+    else:
+        path.write_text(content)
+    with pytest.raises(TrainerInputError) as error:
+        data.load_raw(str(path), str(tmp_path / "cache"), None, None)
+    assert str(error.value) == (
+        f"data file {path} {problem}; put rows with columns {list(REQUIRED_COLUMNS)} in it, "
+        "or pass --dataset=synthetic"
+    )
+
+
 def test_unsupported_extension(tmp_path: Path) -> None:
     path = tmp_path / "train.txt"
     path.write_text("hello\n")

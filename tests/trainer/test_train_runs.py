@@ -99,6 +99,18 @@ def test_torchrun_checkpoint_reloads_and_predicts(torchrun_job) -> None:
         "gradient_accumulation_steps": 1,
     }
     assert trial["hyperparameters"]["learning_rate"] == 1e-3
+    # The speed settings as resolved: on CPU every auto is what a CPU trial always computed.
+    assert trial["performance"] == {
+        "precision": "fp32",
+        "tf32": False,
+        "attn_implementation": "sdpa",
+        "optim": "adamw_torch_fused",
+        "group_by_length": False,
+        "pad_to_multiple_of": None,
+        "torch_compile": False,
+        "dataloader_num_workers": 0,
+        "dataloader_pin_memory": False,
+    }
     assert trial["dataset"]["name"] == "synthetic" and len(trial["dataset"]["fingerprint"]) == 16
     assert trial["metrics"]["best"]["eval_accuracy"] >= trial["metrics"]["final"]["eval_accuracy"]
     assert set(trial["versions"]) >= {"torch", "transformers", "python"}
@@ -207,3 +219,52 @@ def test_eval_metrics_cover_the_eval_set_once_whatever_the_world_size(
     assert one["eval_accuracy"] * 101 == pytest.approx(round(one["eval_accuracy"] * 101), abs=1e-3)
     assert two["eval_accuracy"] == one["eval_accuracy"] and two["eval_f1"] == one["eval_f1"]
     assert two["eval_loss"] == pytest.approx(one["eval_loss"], abs=2e-5)
+
+
+DIVERGING = [
+    *TINY_SYNTHETIC,
+    "--learning_rate=1e6",
+    "--global_batch_size=32",
+    "--max_train_samples=64",
+    "--max_eval_samples=32",
+    "--max_steps=10",  # it diverges within the first few steps and stops there
+    "--eval_steps=2",
+]
+
+
+def _assert_nan_metric_line_then_stop(stdout: str, stderr: str) -> None:
+    """The NaN evaluation is still reported (the collector records it as unavailable) and is the last one;
+    the one error line names that step and metric, and the fix."""
+    lines = stdout.strip().splitlines()
+    assert lines, stderr[-3000:]
+    *finite, last = lines
+    assert all("nan" not in line and "inf" not in line for line in finite), stdout
+    pairs = dict(pair.split("=", 1) for pair in last.split(" ")[1:])
+    bad = [name for name, value in pairs.items() if value in ("nan", "inf", "-inf")]
+    assert bad, last
+    values = {m.group(1): m.group(2) for m in KATIB_REGEX.finditer(last)}
+    assert all(values[name] in ("", "-") for name in bad)  # Katib reads no value for them
+    errors = [line for line in stderr.splitlines() if line.startswith("error: ")]
+    assert errors == [
+        f"error: training diverged: {bad[0]} is {pairs[bad[0]]} at step {pairs['step']} (learning rate 1e+06); "
+        "lower --learning_rate (or its search-space max), or raise --warmup_ratio"
+    ]
+
+
+def test_diverging_run_prints_its_nan_line_then_one_error_line(cache_dir: Path, tmp_path: Path) -> None:
+    result = run_trainer([*DIVERGING, f"--output_dir={tmp_path / 'out'}"], cache_dir, timeout=120)
+    assert result.returncode == 3, result.stderr[-3000:]
+    _assert_nan_metric_line_then_stop(result.stdout, result.stderr)
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr  # that line only: no traceback
+    assert not (tmp_path / "out" / "trial.json").exists()  # a diverged run leaves no checkpoint
+
+
+def test_diverging_two_process_run_stops_every_rank_with_one_error_line(
+    cache_dir: Path, tmp_path: Path
+) -> None:
+    result = run_trainer([*DIVERGING, f"--output_dir={tmp_path / 'out'}"], cache_dir, nproc=2, timeout=180)
+    assert result.returncode != 0
+    # Rank 0 says why; rank 1 stops at the same evaluation and exits quietly (torchrun adds its report).
+    _assert_nan_metric_line_then_stop(result.stdout, result.stderr)
+    assert 'File "' + str(Path(__file__).resolve().parents[2] / "trainer") not in result.stderr
+    assert not (tmp_path / "out" / "trial.json").exists()
