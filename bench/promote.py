@@ -1,7 +1,7 @@
 """promote-best's copy throughput against plain boto3 on the same moto S3 server (127.0.0.1). Prints JSON.
 
-    python bench/promote.py                    # a 64 MiB weights file, 3 repetitions per arm
-    python bench/promote.py --mb 256 --reps 5
+    python bench/promote.py                    # a 256 MiB weights file, 3 repetitions per arm
+    python bench/promote.py --mb 64 --reps 5   # small files: fixed costs (verify, claim, card) weigh more
 
 Arms, interleaved per repetition, each into a fresh prefix of one bucket:
 
@@ -107,7 +107,12 @@ def record(storage: str, workdir: Path, experiment: str, trials: dict[str, str])
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--mb", type=int, default=64, help="size of model.safetensors in MiB (default 64)")
+    parser.add_argument(
+        "--mb",
+        type=int,
+        default=256,
+        help="size of model.safetensors in MiB (default 256; RoBERTa-large: 1355)",
+    )
     parser.add_argument("--reps", type=int, default=3, help="repetitions per arm (default 3)")
     args = parser.parse_args(argv)
 

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import os
 import socket
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
 from serving.model_card import build_card
+from serving.promote_errors import PromoteError
 from serving.promote_select import Selection, open_experiment, select_trial
 from serving.promote_verify import verify_checkpoint
 from serving.store import PART_SIZE, VersionState, VersionStore
@@ -94,7 +96,7 @@ def promote(
         return PromotionResult(
             f"v{number}", store.version_uri(number), False, selection, None, True, latest_name, incomplete
         )
-    files = tuple(verified.source.digests(verified.source.names(), PART_SIZE))
+    names = verified.source.names()
     number = store.claim_next(
         {
             "experiment": selection.experiment.name,
@@ -107,7 +109,19 @@ def promote(
         }
     )
     uri = store.version_uri(number)
-    store.transfer(number, verified.source, files)
+    # Hash the source while it is copied (hashlib and zlib release the GIL): the digests are needed only
+    # to check the copy and write the card, so the extra pass over the files costs no time of its own.
+    try:
+        with ThreadPoolExecutor(1, thread_name_prefix="promote-digest") as pool:
+            hashing = pool.submit(lambda: tuple(verified.source.digests(names, PART_SIZE)))
+            store.transfer(number, verified.source, names, hashing.result)
+        files = hashing.result()
+    except OSError as error:  # the source changed under us (a file removed or unreadable mid-promotion)
+        raise PromoteError(
+            f"cannot read {getattr(error, 'filename', None) or selection.checkpoint} while promoting it "
+            f"({error.strerror or error}); v{number} is left incomplete (no model card, never served). Let "
+            "the trial's folder be, then run promote-best again: it takes the next version number"
+        ) from None
     card = build_card(selection, verified, files, number, uri)
     store.write_card(number, card)
     store.set_latest(number)

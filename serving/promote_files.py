@@ -83,12 +83,14 @@ class FileDigest:
         return reported in (self.crc32_b64, self.crc32_composite_b64)
 
 
-def digest_stream(path: str, stream: BinaryIO, part_size: int) -> FileDigest:
+def digest_stream(path: str, stream: BinaryIO, part_size: int, part_sha256: bool = True) -> FileDigest:
+    """SHA-256 and CRC32 of the whole stream, and their multipart composites. ``part_sha256=False`` skips
+    the per-part SHA-256 (a second SHA-256 pass) where S3 will only report CRC32 composites (uploads)."""
     whole, whole_crc = hashlib.sha256(), 0
     parts: list[bytes] = []
     part_crcs: list[bytes] = []
-    part, part_crc = hashlib.sha256(), 0
-    in_part = size = 0
+    part = hashlib.sha256() if part_sha256 else None
+    part_crc = in_part = size = 0
     while block := stream.read(READ_BLOCK):
         whole.update(block)
         whole_crc = zlib.crc32(block, whole_crc)
@@ -96,20 +98,25 @@ def digest_stream(path: str, stream: BinaryIO, part_size: int) -> FileDigest:
         view = memoryview(block)
         while view:
             take = min(len(view), part_size - in_part)
-            part.update(view[:take])
+            if part is not None:
+                part.update(view[:take])
             part_crc = zlib.crc32(view[:take], part_crc)
             in_part += take
             view = view[take:]
             if in_part == part_size:
-                parts.append(part.digest())
+                if part is not None:
+                    parts.append(part.digest())
+                    part = hashlib.sha256()
                 part_crcs.append(part_crc.to_bytes(4, "big"))
-                part, part_crc, in_part = hashlib.sha256(), 0, 0
+                part_crc = in_part = 0
     if in_part:
-        parts.append(part.digest())
+        if part is not None:
+            parts.append(part.digest())
         part_crcs.append(part_crc.to_bytes(4, "big"))
     composite = crc_composite = None
     if size >= part_size:  # boto3 switches to multipart at multipart_threshold == part_size
-        composite = _b64(hashlib.sha256(b"".join(parts)).digest())
+        if part_sha256:
+            composite = _b64(hashlib.sha256(b"".join(parts)).digest())
         crc_composite = _b64(zlib.crc32(b"".join(part_crcs)).to_bytes(4, "big"))
     return FileDigest(
         path, size, whole.hexdigest(), _b64(whole.digest()), composite,
@@ -153,9 +160,9 @@ class CheckpointFiles:
                 with s3.s3_errors(self.uri(name), "read"):
                     body = s3_client().get_object(Bucket=bucket, Key=key)["Body"]
                     yield digest_stream(name, body, part_size)
-            else:
+            else:  # a local source is uploaded with CRC32 checksums (store.transfer): no per-part SHA-256
                 with open(Path(self.location) / name, "rb") as stream:
-                    yield digest_stream(name, stream, part_size)
+                    yield digest_stream(name, stream, part_size, part_sha256=False)
 
     def fetch_small(self, names: list[str], target: Path) -> Path:
         """A local folder holding every non-weight file (config, tokenizer), for loading with Auto*."""

@@ -23,6 +23,7 @@ import re
 import shutil
 import uuid
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,7 +44,7 @@ from trainer import s3
 LATEST = "LATEST"
 MODEL_CARD = "model-card.json"
 CLAIMS = ".claims"
-PART_SIZE = s3.MULTIPART_CHUNKSIZE  # the composite checksum of a multipart object depends on it
+PART_SIZE = 16 * 1024 * 1024  # fewer, larger parts: +12 % local->S3, +60 % S3->S3 vs 8 MiB (bench/promote.py)
 _VERSION = re.compile(r"^v(\d+)$")
 
 
@@ -108,8 +109,15 @@ class VersionStore(ABC):
     def claim(self, number: int, body: dict[str, Any]) -> bool: ...
 
     @abstractmethod
-    def transfer(self, number: int, source: CheckpointFiles, files: tuple[FileDigest, ...]) -> None:
-        """Copy the files into version ``number`` and check each one's size and SHA-256."""
+    def transfer(
+        self,
+        number: int,
+        source: CheckpointFiles,
+        names: list[str],
+        digests: Callable[[], Sequence[FileDigest]],
+    ) -> None:
+        """Copy the files into version ``number``, then check each one's size and checksum against
+        ``digests()`` (the source's, computed while the copy runs)."""
 
     @abstractmethod
     def write_card(self, number: int, card: dict[str, Any]) -> None: ...
@@ -171,9 +179,16 @@ class LocalVersionStore(VersionStore):
             stream.write(_card_bytes(body))
         return True
 
-    def transfer(self, number: int, source: CheckpointFiles, files: tuple[FileDigest, ...]) -> None:
+    def transfer(
+        self,
+        number: int,
+        source: CheckpointFiles,
+        names: list[str],
+        digests: Callable[[], Sequence[FileDigest]],
+    ) -> None:
         try:
-            self._copy_all(number, source, files)
+            self._copy_all(number, source, names)
+            self._check_all(number, digests())
         except OSError as error:
             raise PromoteError(
                 f"cannot copy into {self._partial(number)} ({error.strerror or error}); v{number} is left "
@@ -181,18 +196,22 @@ class LocalVersionStore(VersionStore):
                 "promote-best again: it takes the next version number"
             ) from None
 
-    def _copy_all(self, number: int, source: CheckpointFiles, files: tuple[FileDigest, ...]) -> None:
+    def _copy_all(self, number: int, source: CheckpointFiles, names: list[str]) -> None:
         staging = self._partial(number)
         staging.mkdir(parents=True, exist_ok=False)
-        for expected in files:
-            target = staging / expected.path
+        for name in names:
+            target = staging / name
             target.parent.mkdir(parents=True, exist_ok=True)
             if source.is_s3:
-                bucket, key = s3.parse_s3_uri(source.uri(expected.path))
-                with s3.s3_errors(source.uri(expected.path), "download"):
+                bucket, key = s3.parse_s3_uri(source.uri(name))
+                with s3.s3_errors(source.uri(name), "download"):
                     s3_client().download_file(bucket, key, str(target), Config=transfer_config())
             else:
-                shutil.copyfile(Path(source.location) / expected.path, target)
+                shutil.copyfile(Path(source.location) / name, target)
+
+    def _check_all(self, number: int, files: Sequence[FileDigest]) -> None:
+        for expected in files:
+            target = self._partial(number) / expected.path
             with open(target, "rb") as stream:
                 got = digest_stream(expected.path, stream, PART_SIZE)
             if (got.size, got.sha256) != (expected.size, expected.sha256):
@@ -264,7 +283,13 @@ class S3VersionStore(VersionStore):
             stored = json.loads(self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read())
         return stored.get("token") == body["token"]
 
-    def transfer(self, number: int, source: CheckpointFiles, files: tuple[FileDigest, ...]) -> None:
+    def transfer(
+        self,
+        number: int,
+        source: CheckpointFiles,
+        names: list[str],
+        digests: Callable[[], Sequence[FileDigest]],
+    ) -> None:
         from boto3.s3.transfer import create_transfer_manager
 
         # Uploads ask for CRC32, the SDK's default: S3 verifies it on receipt like SHA-256, and it costs the
@@ -277,22 +302,22 @@ class S3VersionStore(VersionStore):
             create_transfer_manager(self.client, transfer_config()) as manager,
         ):
             futures = []
-            for item in files:
-                key = self.key(f"v{number}", item.path)
+            for name in names:
+                key = self.key(f"v{number}", name)
                 if source.is_s3:
-                    src_bucket, src_key = s3.parse_s3_uri(source.uri(item.path))
+                    src_bucket, src_key = s3.parse_s3_uri(source.uri(name))
                     futures.append(
                         manager.copy(
                             {"Bucket": src_bucket, "Key": src_key}, self.bucket, key, extra_args=extra
                         )
                     )
                 else:
-                    path = str(Path(source.location) / item.path)
+                    path = str(Path(source.location) / name)
                     futures.append(manager.upload(path, self.bucket, key, extra_args=extra))
             for future in futures:
                 future.result()
         with ThreadPoolExecutor(MAX_CONCURRENCY) as pool:
-            list(pool.map(lambda item: self._check(number, item), files))
+            list(pool.map(lambda item: self._check(number, item), digests()))
 
     def _check(self, number: int, expected: FileDigest) -> None:
         key = self.key(f"v{number}", expected.path)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -67,9 +68,11 @@ def test_s3_trial_to_s3_uses_server_side_copy_and_rerun_is_a_no_op(
     from trainer import s3
 
     storage = recorded("exp", s3_trials(bucket))
-    # A file above the 8 MiB part size: copied with UploadPartCopy, checked by S3's composite checksum.
+    # A file above the part size: copied with UploadPartCopy, checked by S3's composite checksum.
+    from serving.store import PART_SIZE
+
     big = tmp_path / "extra.bin"
-    big.write_bytes(os.urandom(9 * 1024 * 1024))
+    big.write_bytes(os.urandom(PART_SIZE + 1024 * 1024))
     s3.upload_file(big, f"s3://{bucket}/exp/exp-b/extra.bin")
     moto.requests.clear()
     dest = f"s3://{bucket}/models/m"
@@ -148,3 +151,38 @@ def test_s3_problems_are_one_clear_line_without_secrets(
     code, out, err = run(capsys, "exp", "--to", dest, "--storage", storage)
     assert code != 0 and expected in err and "Traceback" not in err, err
     assert "s3cr3t" not in out + err
+
+
+def test_a_corrupted_multipart_upload_is_caught_by_the_checksum_s3_reports(
+    recorded, bucket: str, tmp_path: Path, capsys, monkeypatch
+) -> None:
+    """A weights file above the part size goes up in parts; its copy is checked against the CRC32 composite
+    S3 verified on receipt, so bytes that differ from the ones hashed (a file changed mid-promotion) are
+    caught, and the version never gets a model card."""
+    import serving.promote_files as files
+    from serving.store import PART_SIZE
+
+    storage = recorded("exp", [TrialSpec("exp-a", (0.5, 0.6))])
+    dest = f"s3://{bucket}/models/big"
+    real_digest = files.digest_stream
+
+    def digest_of_other_bytes(path, stream, part_size, part_sha256=True):
+        digest = real_digest(path, stream, part_size, part_sha256)
+        if path == "model.safetensors":  # what was hashed is not what was sent
+            return dataclasses.replace(digest, crc32_b64="AAAAAA==", crc32_composite_b64="AAAAAA==")
+        return digest
+
+    # The weights file made larger than one part, so it is a real multipart upload.
+    source = Path(json.loads(run(capsys, "exp", "--to", str(tmp_path / "probe"), "--storage", storage,
+                                 "--dry-run", "--output", "json")[1])["source"])  # fmt: skip
+    with open(source / "model.safetensors", "ab") as weights:
+        weights.write(os.urandom(PART_SIZE + 1))
+    monkeypatch.setattr(files, "digest_stream", digest_of_other_bytes)
+    code, _, err = run(capsys, "exp", "--to", dest, "--storage", storage)
+    assert code != 0 and "model.safetensors" in err and "CRC32" in err and "Traceback" not in err
+    assert not [
+        k for k in keys(bucket, "models/big/") if k.endswith("model-card.json") or k.endswith("LATEST")
+    ]
+    monkeypatch.setattr(files, "digest_stream", real_digest)
+    code, out, err = run(capsys, "exp", "--to", dest, "--storage", storage)
+    assert code == 0 and "promoted: v2" in out, err  # v1 stays incomplete; its number is not reused
