@@ -14,6 +14,7 @@ import json
 import sys
 from typing import Any
 
+from experiments._env import STORAGE_ENV
 from experiments.errors import KatibSuiteError, UsageError
 from serving.promote_errors import PromoteError
 from trainer.errors import TrainerError
@@ -44,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--trial", help="promote this trial instead of the best one")
     parser.add_argument("--backend", default="local", help="where the experiment ran (default: local)")
     parser.add_argument(
-        "--storage", metavar="URL", help="the local backend's storage (default: $KATIB_STORAGE)"
+        "--storage", metavar="URL", help=f"the local backend's storage (default: ${STORAGE_ENV})"
     )
     parser.add_argument(
         "--dry-run", action="store_true", help="select and verify, print the plan; write nothing"

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Protocol
 
 from experiments.spec import Experiment
+from experiments.spec._lifecycle import MAX_TRIALS_REACHED
 
 # Katib trial conditions (pkg/apis/controller/trials/v1beta1/trial_types.go).
 TRIAL_CREATED = "Created"
@@ -41,7 +42,7 @@ EXPERIMENT_RESTARTING = "Restarting"
 EXPERIMENT_SUCCEEDED = "Succeeded"
 EXPERIMENT_FAILED = "Failed"
 REASON_GOAL_REACHED = "ExperimentGoalReached"
-REASON_MAX_TRIALS_REACHED = "ExperimentMaxTrialsReached"
+REASON_MAX_TRIALS_REACHED = MAX_TRIALS_REACHED  # the spec owns it: Katib's resume rules turn on it
 REASON_SUGGESTION_END_REACHED = "ExperimentSuggestionEndReached"
 REASON_MAX_FAILED_TRIALS_REACHED = "ExperimentMaxFailedTrialsReached"
 REASON_KILLED = "ExperimentKilled"  # local only: Ctrl-C / SIGTERM to the runner; resume continues it

@@ -12,6 +12,7 @@ import argparse
 import sys
 from typing import Any
 
+from experiments._env import STORAGE_ENV
 from experiments.cli._names import experiment_name
 from experiments.errors import KatibSuiteError, UsageError
 
@@ -24,7 +25,7 @@ def _storage_flags(parser: argparse.ArgumentParser, backend: bool = True) -> Non
         "--storage",
         metavar="URL",
         default=None,
-        help="where experiments are kept: any SQLAlchemy URL (default: $KATIB_STORAGE, "
+        help=f"where experiments are kept: any SQLAlchemy URL (default: ${STORAGE_ENV}, "
         "else sqlite:///.katib/experiments.db in this directory)",
     )
     if backend:

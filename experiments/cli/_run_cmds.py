@@ -19,11 +19,11 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
+from experiments._env import STORAGE_ENV
 from experiments.cli._names import experiment_name, trial_name
 from experiments.errors import KatibSuiteError, NotFoundError, UsageError
 
 OUTPUTS = ("text", "json", "yaml")
-STORAGE_ENV = "KATIB_STORAGE"
 
 
 class ExperimentExistsError(KatibSuiteError):

@@ -15,6 +15,7 @@ from typing import Any, TextIO
 
 from experiments.backends._protocol import (
     REASON_KILLED,
+    REASON_MAX_TRIALS_REACHED,
     TRIAL_EARLY_STOPPED,
     TRIAL_FAILED,
     TRIAL_FINISHED,
@@ -299,7 +300,7 @@ def next_steps(status: ExperimentStatus, experiment: Experiment, storage_flag: s
     steps.append(f"katib experiment status {name} --output yaml{storage_flag}")
     # Katib restarts only a MaxTrialsReached experiment whose resumePolicy allows it.
     resumable = experiment.resume_policy in ("LongRunning", "FromVolume")
-    if status.finished and status.reason == "ExperimentMaxTrialsReached" and resumable:
+    if status.finished and status.reason == REASON_MAX_TRIALS_REACHED and resumable:
         more = (status.max_trial_count or len(status.trials)) + 4
         steps.append(f"katib experiment resume {name} --max-trials {more}{storage_flag}   # run more trials")
     return steps

@@ -26,6 +26,8 @@ LOCAL_ALGORITHMS = (
 # Collector kinds that read the trial's own output; the others need a cluster component (a sidecar
 # reading TF event files, a Prometheus scrape, a custom container, Katib's db-manager for Push).
 LOCAL_COLLECTOR_KINDS = ("StdOut", "File")
+# Trial kinds the local backend turns into process trees (PyTorchJob replicas, a batch/v1 Job's pod).
+LOCAL_TRIAL_KINDS = ("PyTorchJob", "Job")
 _CLUSTER = "Katib runs it; submit with --backend cluster"
 
 
@@ -55,6 +57,16 @@ def local_problems(exp: Experiment) -> list[Problem]:
     collector = collector_problem(exp.metrics_collector.kind)
     if collector is not None:
         out.append(collector)
+    kind = exp.trial_template.kind
+    if kind is not None and kind not in LOCAL_TRIAL_KINDS:
+        out.append(
+            Problem(
+                "spec.trialTemplate.trialSpec.kind",
+                kind,
+                f"trial kind {kind} is not supported by the local backend, which runs "
+                f"{' and '.join(LOCAL_TRIAL_KINDS)} trials; {_CLUSTER}",
+            )
+        )
     for i, p in enumerate(exp.parameters):
         out += _distribution(i, p)
     return out

@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from experiments._env import STORAGE_ENV
 from experiments.backends._protocol import (
     EXPERIMENT_CREATED,
     REASON_KILLED,
@@ -25,8 +26,6 @@ from experiments.backends._protocol import (
     TrialRecord,
 )
 from experiments.errors import KatibSuiteError, NotFoundError
-
-STORAGE_ENV = "KATIB_STORAGE"
 
 
 class ExperimentExistsError(KatibSuiteError):

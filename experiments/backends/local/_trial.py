@@ -64,19 +64,13 @@ class TrialPlan:
 
 
 def check_supported(experiment: Experiment) -> None:
-    """Refuse, at submit, what cannot run locally — before any trial starts."""
-    kind = experiment.metrics_collector.kind
-    if kind not in ("StdOut", "File"):
-        raise UnsupportedTrialError(
-            f"metricsCollectorSpec.collector.kind {kind!r} is not supported by the local backend; "
-            "use StdOut (print Katib metric lines) or File, or run on the cluster backend."
-        )
-    spec_kind = experiment.trial_template.kind
-    if spec_kind not in ("PyTorchJob", "Job"):
-        raise UnsupportedTrialError(
-            f"trialTemplate.trialSpec kind {spec_kind!r} is not supported by the local backend; "
-            "it runs PyTorchJob and batch/v1 Job trials."
-        )
+    """Refuse, at submit, what cannot run locally — before any trial starts. The rules are the spec's
+    (``validate --backend local`` reports the same problems), not a second copy of them."""
+    from experiments.spec._local_support import local_problems
+
+    problems = local_problems(experiment)
+    if problems:
+        raise UnsupportedTrialError("; ".join(str(p) for p in problems))
 
 
 def free_port() -> int:

@@ -12,6 +12,7 @@ import pytest
 
 from experiments.backends.local._medianstop import make_early_stopping
 from experiments.backends.local._suggest import Suggester
+from experiments.backends.local._trial import check_supported
 from experiments.collector import LineCollector, metric_names
 from experiments.errors import KatibSuiteError
 from experiments.spec import (
@@ -100,12 +101,18 @@ def _corpus():
 
 CORPUS = list(_corpus())
 # What these builders consume; a problem elsewhere (the trial template, the counts) is not theirs to refuse.
-_AREAS = ("spec.algorithm", "spec.earlyStopping", "spec.metricsCollectorSpec")
+_AREAS = (
+    "spec.algorithm",
+    "spec.earlyStopping",
+    "spec.metricsCollectorSpec",
+    "spec.trialTemplate.trialSpec.kind",
+)
 
 
 def _builds(exp) -> str | None:
     """None when the local backend builds its suggester, early stopping and collector; else its message."""
     try:
+        check_supported(exp)
         Suggester(exp)
         if exp.early_stopping is not None:
             make_early_stopping(exp.early_stopping, exp.objective)

@@ -72,7 +72,7 @@ def test_configmap_template_cannot_be_rendered_locally():
 
 
 def test_primary_container_follows_primary_pod_labels():
-    exp = load_experiment(FEATURES / "jobs" / "tfjob.yaml")
+    exp = load_experiment(FEATURES / "jobs" / "tfjob.yaml", backend="cluster")
     job = render_trial(exp, {"rate": "0.01", "batch": "32"}, "t")
     assert primary_container(job, exp)["name"] == "tf-probe"
     assert replica_specs(job)["Worker"][0] == 2
