@@ -156,9 +156,9 @@ def test_s3_problems_are_one_clear_line_without_secrets(
 def test_a_corrupted_multipart_upload_is_caught_by_the_checksum_s3_reports(
     recorded, bucket: str, tmp_path: Path, capsys, monkeypatch
 ) -> None:
-    """A weights file above the part size goes up in parts; its copy is checked against the CRC32 composite
-    S3 verified on receipt, so bytes that differ from the ones hashed (a file changed mid-promotion) are
-    caught, and the version never gets a model card."""
+    """A weights file above the part size goes up in parts; its copy is checked against the composite
+    checksum S3 verified on receipt, so bytes that differ from the ones hashed (a file changed mid-promotion)
+    are caught, and the version never gets a model card."""
     import serving.promote_files as files
     from serving.store import PART_SIZE
 
@@ -169,7 +169,9 @@ def test_a_corrupted_multipart_upload_is_caught_by_the_checksum_s3_reports(
     def digest_of_other_bytes(path, stream, part_size, part_sha256=True):
         digest = real_digest(path, stream, part_size, part_sha256)
         if path == "model.safetensors":  # what was hashed is not what was sent
-            return dataclasses.replace(digest, crc32_b64="AAAAAA==", crc32_composite_b64="AAAAAA==")
+            fake = "A" * 43 + "="
+            return dataclasses.replace(digest, sha256_b64=fake, composite_b64=fake, crc32_b64="AAAAAA==",
+                                       crc32_composite_b64="AAAAAA==")  # fmt: skip
         return digest
 
     # The weights file made larger than one part, so it is a real multipart upload.
@@ -179,7 +181,7 @@ def test_a_corrupted_multipart_upload_is_caught_by_the_checksum_s3_reports(
         weights.write(os.urandom(PART_SIZE + 1))
     monkeypatch.setattr(files, "digest_stream", digest_of_other_bytes)
     code, _, err = run(capsys, "exp", "--to", dest, "--storage", storage)
-    assert code != 0 and "model.safetensors" in err and "CRC32" in err and "Traceback" not in err
+    assert code != 0 and "model.safetensors" in err and "checksum differs" in err and "Traceback" not in err
     assert not [
         k for k in keys(bucket, "models/big/") if k.endswith("model-card.json") or k.endswith("LATEST")
     ]
