@@ -12,7 +12,6 @@ import argparse
 import sys
 from typing import Any
 
-from experiments._env import STORAGE_ENV
 from experiments.cli._names import experiment_name
 from experiments.errors import KatibSuiteError, UsageError
 
@@ -21,23 +20,14 @@ DEFAULT_UI_PORT = 8080
 
 
 def _storage_flags(parser: argparse.ArgumentParser, backend: bool = True) -> None:
-    parser.add_argument(
-        "--storage",
-        metavar="URL",
-        default=None,
-        help=f"where experiments are kept: any SQLAlchemy URL (default: ${STORAGE_ENV}, "
-        "else sqlite:///.katib/experiments.db in this directory)",
-    )
+    from experiments.cli._run_cmds import cluster_flags, storage_flag
+
+    storage_flag(parser)
     if backend:
         parser.add_argument(
             "--backend", default="local", help="where the experiments ran: local (default) or cluster"
         )
-        k8s = parser.add_argument_group("--backend cluster")
-        k8s.add_argument("--namespace", "-n", metavar="NS", help="namespace (default: the context's)")
-        k8s.add_argument("--context", metavar="CTX", help="kube context (default: the current one)")
-        k8s.add_argument(
-            "--kubeconfig", metavar="FILE", help="kube config (default: $KUBECONFIG, ~/.kube/config)"
-        )
+        cluster_flags(parser)
 
 
 def _positive(text: str) -> int:
@@ -136,13 +126,11 @@ def _hidden(values: list[str]) -> list[str]:
 def _compare(args) -> int:
     from pathlib import Path
 
+    from experiments.cli._run_cmds import cluster_options
     from experiments.compare import _table
     from experiments.compare._rows import load
 
-    cluster = {"namespace": args.namespace, "context": args.context, "kubeconfig": args.kubeconfig}
-    if args.backend != "cluster" and any(cluster.values()):
-        given = [f"--{k}" for k, v in cluster.items() if v]
-        raise UsageError(f"{', '.join(given)} go(es) with --backend cluster; add it, or drop {given[0]}")
+    cluster = cluster_options(args)
     views = load(args.names, backend=args.backend, storage=args.storage, workdir=Path.cwd(), **cluster)
     hidden = _hidden(args.hide)
     options = {"sort": args.sort, "top": args.top, "hidden": hidden}

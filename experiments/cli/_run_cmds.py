@@ -33,7 +33,7 @@ class ExperimentExistsError(KatibSuiteError):
 # ---------------------------------------------------------------- wiring
 
 
-def _common(parser: argparse.ArgumentParser, backend: bool = True) -> None:
+def storage_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--storage",
         metavar="URL",
@@ -41,19 +41,36 @@ def _common(parser: argparse.ArgumentParser, backend: bool = True) -> None:
         help=f"where experiments are kept: any SQLAlchemy URL (default: ${STORAGE_ENV}, "
         "else sqlite:///.katib/experiments.db in this directory)",
     )
+
+
+def cluster_flags(parser: argparse.ArgumentParser) -> None:
+    """--backend cluster: which cluster and namespace, as kubectl picks them (experiments.backends.cluster)."""
+    k8s = parser.add_argument_group("--backend cluster")
+    k8s.add_argument("--namespace", "-n", metavar="NS", help="namespace (default: the context's)")
+    k8s.add_argument("--context", metavar="CTX", help="kube context (default: the current one)")
+    k8s.add_argument(
+        "--kubeconfig", metavar="FILE", help="kube config (default: $KUBECONFIG, ~/.kube/config)"
+    )
+
+
+def cluster_options(args) -> dict[str, Any]:
+    """The --namespace/--context/--kubeconfig given; a UsageError when they come without --backend cluster."""
+    options = {k: getattr(args, k, None) for k in ("namespace", "context", "kubeconfig")}
+    given = [f"--{k}" for k, v in options.items() if v]
+    if given and getattr(args, "backend", None) != "cluster":
+        raise UsageError(f"{', '.join(given)} go(es) with --backend cluster; add it, or drop {given[0]}")
+    return options
+
+
+def _common(parser: argparse.ArgumentParser, backend: bool = True) -> None:
+    storage_flag(parser)
     if backend:
         parser.add_argument(
             "--backend",
             default=None,
             help="where trials run: local or cluster (default: where NAME lives, else local)",
         )
-        # --backend cluster: which cluster and namespace, as kubectl picks them (experiments.backends.cluster).
-        k8s = parser.add_argument_group("--backend cluster")
-        k8s.add_argument("--namespace", "-n", metavar="NS", help="namespace (default: the context's)")
-        k8s.add_argument("--context", metavar="CTX", help="kube context (default: the current one)")
-        k8s.add_argument(
-            "--kubeconfig", metavar="FILE", help="kube config (default: $KUBECONFIG, ~/.kube/config)"
-        )
+        cluster_flags(parser)
 
 
 def _output(parser: argparse.ArgumentParser) -> None:
@@ -193,15 +210,10 @@ def _backend(args):
     from experiments.backends import get_backend
 
     args.backend = getattr(args, "backend", None) or _where(args)
+    cluster = cluster_options(args)
     if args.backend == "cluster":
-        return get_backend(
-            "cluster", namespace=args.namespace, context=args.context, kubeconfig=args.kubeconfig,
-            storage=args.storage, workdir=Path.cwd(),
-        )  # fmt: skip
-    given = [f"--{k}" for k in ("namespace", "context", "kubeconfig") if getattr(args, k, None)]
-    if given:
-        raise UsageError(f"{', '.join(given)} go(es) with --backend cluster; add it, or drop {given[0]}")
-    return get_backend(getattr(args, "backend", "local"), storage=args.storage, workdir=Path.cwd())
+        return get_backend("cluster", **cluster, storage=args.storage, workdir=Path.cwd())
+    return get_backend(args.backend, storage=args.storage, workdir=Path.cwd())
 
 
 def _where(args) -> str:

@@ -6,7 +6,6 @@ Shared by the promote-best and predictor tests: add fixtures here, keep the exis
 from __future__ import annotations
 
 import json
-import re
 import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -254,23 +253,7 @@ def moto(moto_server: RecordingMotoServer) -> RecordingMotoServer:
     moto_server.fail = None
 
 
-@pytest.fixture
-def s3_env(moto_server: RecordingMotoServer, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    values = {
-        "AWS_ENDPOINT_URL": moto_server.url,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }
-    for key, value in values.items():
-        monkeypatch.setenv(key, value)
-    return values
-
-
-@pytest.fixture
-def bucket(s3_env: dict[str, str], request: pytest.FixtureRequest) -> str:
-    import boto3
-
-    name = re.sub(r"[^a-z0-9-]", "-", request.node.name.lower())[:50].strip("-")
-    boto3.client("s3").create_bucket(Bucket=name)
-    return name
+@pytest.fixture(scope="session")
+def s3_server(moto_server: RecordingMotoServer) -> str:
+    """The shared ``s3_env`` / ``bucket`` fixtures (tests/conftest.py) use the recording server here."""
+    return moto_server.url

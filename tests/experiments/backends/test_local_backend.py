@@ -19,17 +19,10 @@ from experiments.backends._protocol import (
     TRIAL_METRICS_UNAVAILABLE,
     TRIAL_SUCCEEDED,
 )
-from experiments.backends.local import ExperimentExistsError, LocalBackend, UnsupportedTrialError
+from experiments.backends.local import ExperimentExistsError, UnsupportedTrialError
 from experiments.errors import KatibSuiteError, NotFoundError
 from experiments.spec import MetricsCollector
 from tests.experiments.backends._local_helpers import make_experiment
-
-
-@pytest.fixture
-def backend(tmp_path, monkeypatch):
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    monkeypatch.delenv("KATIB_STORAGE", raising=False)
-    return LocalBackend(workdir=tmp_path)
 
 
 def records(tmp_path: Path) -> dict[str, dict]:

@@ -25,16 +25,8 @@ from experiments.backends._protocol import (
     TRIAL_RUNNING,
     TRIAL_SUCCEEDED,
 )
-from experiments.backends.local import LocalBackend
 from experiments.ranking import optimal_trial
 from tests.experiments.backends._local_helpers import make_experiment, runner_subprocess, wait_until
-
-
-@pytest.fixture
-def backend(tmp_path, monkeypatch):
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    monkeypatch.delenv("KATIB_STORAGE", raising=False)
-    return LocalBackend(workdir=tmp_path)
 
 
 def gone(pid: int) -> bool:

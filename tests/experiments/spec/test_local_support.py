@@ -140,7 +140,7 @@ def test_validate_for_local_agrees_with_what_the_local_backend_builds(name, doc,
     try:
         exp = parse_experiment(doc, source=name)
     except InvalidExperimentError:
-        pytest.skip("does not parse; nothing to build")  # no fixture of the corpus is in this case
+        pytest.fail(f"{name} is in the corpus but does not parse; every corpus entry must")
     if space is not None:
         exp = compose(exp, space)
     exp = apply_defaults(exp)
