@@ -190,7 +190,7 @@ def run(
     env: distributed.DistEnv,
     perf: Performance,
 ) -> int:
-    from trainer import checkpoint, data, modeling
+    from trainer import checkpoint, data, modeling, warm
     from trainer.callbacks import KatibMetricsCallback
 
     started = _process_start_time()
@@ -315,6 +315,7 @@ def run(
                 "train_seconds": round(pure_train, 3),
                 "eval_seconds": round(trainer.eval_seconds, 3),
                 "train_samples_per_second": round(samples_seen / pure_train, 2),
+                "warm_start": warm.is_forked(),
             },
             "versions": _versions(),
         }
@@ -389,6 +390,11 @@ def run_as_program() -> int:
     library registers its own, and atexit runs hooks last-in first-out, so every library's exit hook
     still runs (logging flushes, temporary files go) before ``os._exit`` skips the teardown.
     """
+    from trainer import warm
+
+    handed_off = warm.hand_off(sys.argv)  # a warm server ran this process's work: its exit code
+    if handed_off is not None:
+        return handed_off
     exit_code = [1]  # an uncaught exception leaves 1, as Python would
 
     def exit_now() -> None:
