@@ -42,6 +42,7 @@ from experiments.backends.local._signals import (
 )
 from experiments.backends.local._store import Store, _parse_time, now, runner_identity, to_record
 from experiments.backends.local._trials import ActiveTrials
+from experiments.backends.local._warm import WarmTrainer
 from experiments.spec import Experiment
 
 log = logging.getLogger("experiments.backends.local")
@@ -121,8 +122,17 @@ class Runner:
         self.study = self.store.load_study(self.name, sampler=self.suggester.sampler)
         label_study(self.study, self.experiment)
         self.book = TrialBook(self.store, self.experiment, self.study, self.suggester, self.names)
+        self.warm = WarmTrainer(self.workdir / ".katib" / self.name, self.workdir)
         self.trials = ActiveTrials(
-            self.store, self.name, self.experiment, self.workdir, self.book, self.stopper, self._on_complete
+            self.store,
+            self.name,
+            self.experiment,
+            self.workdir,
+            self.book,
+            self.stopper,
+            self._on_complete,
+            warm=self.warm,
+            interrupted=self._flag.raise_if_set,
         )
         self._attrs = self.store.study_attrs(self.name)
         started = self._attrs.get("start_time") or now().isoformat()
@@ -188,6 +198,7 @@ class Runner:
                 pass
             raise
         finally:
+            self.warm.stop()
             self._flag.restore()
         self._report(progress, force=True)
         return self.status()

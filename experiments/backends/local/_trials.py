@@ -39,6 +39,7 @@ from experiments.backends.local._procs import TrialProcesses, TrialStartError
 from experiments.backends.local._reconcile import WORKER_GRACE_SECONDS
 from experiments.backends.local._store import Store, now, to_record
 from experiments.backends.local._trial import MetricsTail, note_once, plan_trial
+from experiments.backends.local._warm import WarmTrainer
 from experiments.errors import KatibSuiteError
 from experiments.spec import Experiment
 
@@ -76,6 +77,8 @@ class ActiveTrials:
         book: TrialBook,
         stopper,
         on_complete: Callable[[], None],
+        warm: WarmTrainer | None = None,
+        interrupted: Callable[[], None] = lambda: None,
     ):
         self.store = store
         self.name = name
@@ -85,6 +88,8 @@ class ActiveTrials:
         self.names = book.names
         self.stopper = stopper
         self.on_complete = on_complete
+        self.warm = warm
+        self.interrupted = interrupted
         self.active: dict[str, _Active] = {}
         self.changed = True
 
@@ -110,6 +115,8 @@ class ActiveTrials:
         try:
             rendered = render_trial(self.experiment, assignments, name, namespace=namespace)
             plan = plan_trial(self.experiment, rendered, name, log_dir)
+            if self.warm is not None:
+                plan = self.warm.serve(plan, self.interrupted)
         except KatibSuiteError as error:
             self.book.begin(trial_id, record, katib_trial=name)
             self.complete(

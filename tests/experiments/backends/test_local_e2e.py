@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import os
 
+import psutil
 import pytest
 
 import experiments
@@ -43,5 +45,48 @@ def test_quickstart_runs_two_distributed_trials_of_the_real_trainer(tmp_path, mo
         assert trial.output_dir == f"runs/quickstart/{trial.name}"
         summary = json.loads((tmp_path / trial.output_dir / "trial.json").read_text())
         assert summary["trial_name"] == trial.name and summary["world_size"] == 2
+        # Both processes of every trial were forked from the runner's warm trainer, now stopped.
+        assert summary["timings"]["warm_start"] is True
+        assert summary["timings"]["startup_seconds"] < 3.0
+    assert not [
+        p for p in psutil.Process().children(recursive=True) if "trainer.warm" in " ".join(p.cmdline())
+    ]
     best = experiments.get_experiment("e2e", workdir=tmp_path).optimal_trial()
     assert best is not None and best.name in {t.name for t in status.trials}
+
+
+def _minimal(exp, name: str):
+    """The quickstart with one-step trials: what start-up costs, not what training does."""
+    spec = copy.deepcopy(dict(exp.trial_template.trial_spec))
+    for replica in spec["spec"]["pytorchReplicaSpecs"].values():
+        container = replica["template"]["spec"]["containers"][0]
+        container["command"] = [*container["command"], "--max_steps=1", "--max_eval_samples=32"]
+    template = dataclasses.replace(exp.trial_template, trial_spec=spec)
+    return dataclasses.replace(
+        exp,
+        name=name,
+        max_trial_count=1,
+        max_failed_trial_count=1,
+        early_stopping=None,
+        trial_template=template,
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("warm_start", ["1", "0"])
+def test_katib_warm_start_turns_the_warm_trainer_on_and_off(tmp_path, monkeypatch, warm_start):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
+    )
+    monkeypatch.delenv("KATIB_STORAGE", raising=False)
+    monkeypatch.setenv("KATIB_WARM_START", warm_start)
+    exp = _minimal(experiments.load_experiment(REPO_ROOT / "experiments" / "quickstart.yaml"), "minimal")
+
+    status = experiments.submit(exp, workdir=tmp_path).wait()
+
+    assert [t.condition for t in status.trials] == [TRIAL_SUCCEEDED], [t.message for t in status.trials]
+    trial = status.trials[0]
+    summary = json.loads((tmp_path / trial.output_dir / "trial.json").read_text())
+    assert summary["timings"]["warm_start"] is (warm_start == "1")
+    assert (tmp_path / ".katib" / "minimal" / "warm-trainer.log").exists() is (warm_start == "1")
