@@ -19,7 +19,7 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
-from experiments._env import STORAGE_ENV
+from experiments._env import STORAGE_ENV, WARM_START_ENV
 from experiments.cli._names import experiment_name, trial_name
 from experiments.errors import KatibSuiteError, NotFoundError, UsageError
 
@@ -107,7 +107,9 @@ def register(verbs) -> None:
         "  katib experiment submit experiments/quickstart.yaml --search-space search_spaces/lr-batch.yaml "
         "--name lr-sweep-2\n"
         "  katib experiment submit /tmp/exp.yaml --backend cluster --namespace kubeflow-user --dry-run\n"
-        "  KATIB_STORAGE=postgresql://user@db/katib katib experiment submit experiments/quickstart.yaml",
+        "  KATIB_STORAGE=postgresql://user@db/katib katib experiment submit experiments/quickstart.yaml\n"
+        f"  {WARM_START_ENV}=0 katib experiment submit experiments/quickstart.yaml   "
+        "# no warm trainer: every trial process imports its libraries",
         _submit,
     )
     p.add_argument("file", metavar="FILE", help="a Katib Experiment YAML (kubectl-apply-able)")
