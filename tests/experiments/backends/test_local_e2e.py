@@ -47,7 +47,6 @@ def test_quickstart_runs_two_distributed_trials_of_the_real_trainer(tmp_path, mo
         assert summary["trial_name"] == trial.name and summary["world_size"] == 2
         # Both processes of every trial were forked from the runner's warm trainer, now stopped.
         assert summary["timings"]["warm_start"] is True
-        assert summary["timings"]["startup_seconds"] < 3.0
     assert not [
         p for p in psutil.Process().children(recursive=True) if "trainer.warm" in " ".join(p.cmdline())
     ]
