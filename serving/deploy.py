@@ -258,13 +258,20 @@ class Deployer:
     def connect(config_file: str | None = None, context: str | None = None) -> Deployer:
         from kserve import KServeClient
 
+        from experiments._kube import bound_requests
+
         try:
-            return Deployer(KServeClient(config_file=config_file, context=context))
+            kserve = KServeClient(config_file=config_file, context=context)
         except Exception as error:  # kubernetes' config loader raises several types for one problem
             raise DeployError(
                 f"cannot load the kube config ({str(error).splitlines()[0][:160]}); set KUBECONFIG or pass "
                 "--kubeconfig / --context"
             ) from None
+        # Each of KServeClient's APIs has a client of its own; none may wait forever on a silent server.
+        for api in vars(kserve).values():
+            if hasattr(api, "api_client"):
+                bound_requests(api.api_client)
+        return Deployer(kserve)
 
     def get(self, name: str, namespace: str) -> dict[str, Any] | None:
         try:

@@ -50,6 +50,7 @@ API (all methods are thread-safe):
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import re
@@ -803,6 +804,20 @@ def free_port() -> int:
 
 def unreachable_kubeconfig(path: Path, namespace: str = "default") -> Path:
     return _write_kubeconfig(Path(path), f"http://127.0.0.1:{free_port()}", namespace, "unreachable")
+
+
+@contextlib.contextmanager
+def silent_api_server(path: Path, namespace: str = "default") -> Iterator[Path]:
+    """A kubeconfig whose server (127.0.0.1) accepts connections and never answers: a black-holed route."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)  # the kernel completes the handshakes; nobody ever reads or replies
+    try:
+        yield _write_kubeconfig(
+            Path(path), f"http://127.0.0.1:{listener.getsockname()[1]}", namespace, "silent"
+        )
+    finally:
+        listener.close()
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from experiments._env import STORAGE_ENV, WARM_START_ENV
+from experiments._kube import REQUEST_TIMEOUT, positive_seconds
 from experiments.cli._names import experiment_name, trial_name
 from experiments.errors import KatibSuiteError, NotFoundError, UsageError
 
@@ -51,12 +52,18 @@ def cluster_flags(parser: argparse.ArgumentParser) -> None:
     k8s.add_argument(
         "--kubeconfig", metavar="FILE", help="kube config (default: $KUBECONFIG, ~/.kube/config)"
     )
+    k8s.add_argument(
+        "--request-timeout",
+        metavar="SECONDS",
+        type=positive_seconds,
+        help=f"give up on an API request the server does not answer (default: {REQUEST_TIMEOUT:g})",
+    )
 
 
 def cluster_options(args) -> dict[str, Any]:
     """The --namespace/--context/--kubeconfig given; a UsageError when they come without --backend cluster."""
-    options = {k: getattr(args, k, None) for k in ("namespace", "context", "kubeconfig")}
-    given = [f"--{k}" for k, v in options.items() if v]
+    options = {k: getattr(args, k, None) for k in ("namespace", "context", "kubeconfig", "request_timeout")}
+    given = [f"--{k.replace('_', '-')}" for k, v in options.items() if v]
     if given and getattr(args, "backend", None) != "cluster":
         raise UsageError(f"{', '.join(given)} go(es) with --backend cluster; add it, or drop {given[0]}")
     return options

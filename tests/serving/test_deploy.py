@@ -236,3 +236,17 @@ def test_unreachable_api_server_is_one_line(tmp_path: Path, recorded, bucket: st
     )
     err = capsys.readouterr().err
     assert code == 4 and "did not answer" in err and "Traceback" not in err
+
+
+def test_a_silent_api_server_fails_the_deploy_instead_of_hanging(tmp_path: Path, monkeypatch) -> None:
+    from experiments import _kube
+    from serving.deploy import DeployError
+    from tests.k8s_standin import silent_api_server
+
+    monkeypatch.setattr(_kube, "REQUEST_TIMEOUT", 0.5)  # the default the Deployer's clients take
+    with silent_api_server(tmp_path / "kc") as config:
+        client = deployer(config)
+        for api in (client.client.api_instance, client.client.core_api):
+            assert api.api_client.rest_client._katib_suite_timeout == 0.5
+        with pytest.raises(DeployError, match="did not answer"):
+            client.get("roberta-yahoo", "kubeflow-user")

@@ -24,6 +24,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from experiments._kube import REQUEST_TIMEOUT
 from experiments.backends._protocol import (
     EXPERIMENT_FAILED,
     EXPERIMENT_SUCCEEDED,
@@ -150,6 +151,7 @@ class ClusterBackend:
         workdir: Path | None = None,
         db_manager_address: str | None = None,
         poll_interval: float = POLL_SECONDS,
+        request_timeout: float | None = None,
     ):
         if storage:
             raise UsageError(
@@ -161,6 +163,7 @@ class ClusterBackend:
         # Trial metrics with timestamps come from Katib's db-manager (gRPC); without it, Trial status only.
         self.db_manager_address = db_manager_address or os.environ.get(DB_MANAGER_ENV) or None
         self.poll_interval = poll_interval
+        self.request_timeout = request_timeout or REQUEST_TIMEOUT  # per request: connect, then read
         self._resolved: KubeTarget | None = None
         self._client: Any = None
         self._server: str | None = None
@@ -200,6 +203,8 @@ class ClusterBackend:
             out += f" --context {self._context}"
         if self._kubeconfig:
             out += f" --kubeconfig {self._kubeconfig}"
+        if self.request_timeout != REQUEST_TIMEOUT:
+            out += f" --request-timeout {self.request_timeout:g}"
         return out
 
     def target(self, what: str, namespace: str | None = None) -> Target:
@@ -220,7 +225,7 @@ class ClusterBackend:
     @property
     def client(self) -> Any:
         if self._client is None:
-            self._client, self._server = connect(self.kube)
+            self._client, self._server = connect(self.kube, self.request_timeout)
         return self._client
 
     # -- what is sent -------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from experiments._kube import bound_requests
 from experiments.backends.cluster._errors import KubeconfigError
 
 DEFAULT_KUBECONFIG = Path("~/.kube/config")
@@ -132,9 +133,11 @@ def configuration(target: KubeTarget) -> Any:
     return cfg
 
 
-def connect(target: KubeTarget) -> tuple[Any, str]:
-    """A ``KatibClient`` for ``target`` and the API server's URL (for messages)."""
+def connect(target: KubeTarget, request_timeout: float | None = None) -> tuple[Any, str]:
+    """A ``KatibClient`` for ``target`` whose every request has a deadline, and the API server's URL."""
     from kubeflow.katib import KatibClient
 
     cfg = configuration(target)
-    return KatibClient(client_configuration=cfg, namespace=target.namespace), str(cfg.host)
+    katib = KatibClient(client_configuration=cfg, namespace=target.namespace)
+    bound_requests(katib.custom_api.api_client, request_timeout)  # custom_api and core_api share it
+    return katib, str(cfg.host)

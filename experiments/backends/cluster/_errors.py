@@ -106,6 +106,17 @@ def _unreachable(error: BaseException) -> bool:
     )
 
 
+def _timed_out(error: BaseException) -> bool:
+    import urllib3.exceptions
+
+    # urllib3's NewConnectionError (refused, no route) is a ConnectTimeoutError too, for old callers' sake.
+    return any(
+        isinstance(item, (urllib3.exceptions.TimeoutError, TimeoutError))
+        and not isinstance(item, urllib3.exceptions.NewConnectionError)
+        for item in _chain(error)
+    )
+
+
 def translate(error: BaseException, verb: str, target: Target) -> KatibSuiteError:
     """One clear error for ``verb`` (``create``, ``read``, ``list``, ``patch``, ``delete``) on ``target``."""
     if isinstance(error, KatibSuiteError):
@@ -114,6 +125,12 @@ def translate(error: BaseException, verb: str, target: Target) -> KatibSuiteErro
     what, ns = target.what, target.namespace
     detail = api_message(error)
     said = f" ({detail})" if detail else ""
+    if code is None and _timed_out(error):
+        return ClusterUnreachableError(
+            f"the Kubernetes API server at {target.where} did not answer in time ({_first_line(error)}) "
+            f"while trying to {verb} {what}. Check that the cluster is up and reachable (`kubectl cluster-info`); "
+            "if it is only slow, raise --request-timeout SECONDS"
+        )
     if code is None and _unreachable(error):
         return ClusterUnreachableError(
             f"cannot reach the Kubernetes API server at {target.where}: {_first_line(error)}. "

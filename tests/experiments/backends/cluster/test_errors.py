@@ -3,6 +3,8 @@ traceback, and nothing created when a pre-flight check fails."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from tests.experiments.backends.cluster.katib_world import (
@@ -15,7 +17,7 @@ from tests.experiments.backends.cluster.katib_world import (
     install_platform,
     play_katib,
 )
-from tests.k8s_standin import unreachable_kubeconfig
+from tests.k8s_standin import silent_api_server, unreachable_kubeconfig
 
 CLUSTER = ("--backend", "cluster", "--namespace", NS)
 
@@ -78,6 +80,43 @@ def test_unreachable_api_server(katib, tmp_path, monkeypatch):
         assert (
             "connection refused" in err and "kubectl cluster-info" in err and "(context unreachable)" in err
         )
+
+
+@pytest.mark.parametrize("argv", [("status", "quickstart"), ("list",), ("delete", "quickstart", "--yes")])
+def test_a_server_that_never_answers_times_out_with_the_flag_to_raise(katib, tmp_path, monkeypatch, argv):
+    with silent_api_server(tmp_path / "kc") as kubeconfig:
+        monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+        started = time.monotonic()
+        code, _, err = katib(*argv, *CLUSTER, "--request-timeout", "0.5")
+        elapsed = time.monotonic() - started
+    assert code == 1, argv
+    clean(err)
+    assert "the Kubernetes API server at http://127.0.0.1:" in err and "(context silent)" in err
+    assert "did not answer in time" in err and "raise --request-timeout SECONDS" in err
+    assert elapsed < 10  # not the 30 s default, and never forever
+
+
+def test_every_client_request_has_the_default_deadline(tmp_path, monkeypatch):
+    from experiments._kube import REQUEST_TIMEOUT
+    from experiments.backends.cluster import ClusterBackend
+
+    monkeypatch.setenv("KUBECONFIG", str(unreachable_kubeconfig(tmp_path / "kc")))
+    client = ClusterBackend().client
+    for api in (client.custom_api, client.core_api):  # what the SDK's own calls go through too
+        assert api.api_client.rest_client._katib_suite_timeout == REQUEST_TIMEOUT == 30.0
+
+
+@pytest.mark.parametrize(("value", "message"), [("0", "got: 0"), ("-3", "got: -3"), ("soon", "got: soon")])
+def test_a_bad_request_timeout_is_a_usage_error(katib, capsys, value, message):
+    with pytest.raises(SystemExit) as exit_:  # argparse's own exit
+        katib("status", "quickstart", *CLUSTER, "--request-timeout", value)
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and f"--request-timeout: must be a number of seconds > 0; {message}" in err
+
+
+def test_request_timeout_goes_with_the_cluster_backend(katib):
+    code, _, err = katib("list", "--request-timeout", "5")
+    assert code == 2 and "--request-timeout go(es) with --backend cluster" in err
 
 
 def test_no_kubeconfig(katib, tmp_path, monkeypatch):
