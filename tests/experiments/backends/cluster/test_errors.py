@@ -96,6 +96,20 @@ def test_a_server_that_never_answers_times_out_with_the_flag_to_raise(katib, tmp
     assert elapsed < 10  # not the 30 s default, and never forever
 
 
+def test_a_silent_server_costs_at_most_two_tries_of_the_deadline(tmp_path, monkeypatch):
+    from experiments.backends.cluster import ClusterBackend
+    from experiments.backends.cluster._errors import ClusterUnreachableError
+
+    with silent_api_server(tmp_path / "kc") as kubeconfig:
+        monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+        backend = ClusterBackend(namespace=NS, request_timeout=0.5)
+        started = time.monotonic()
+        with pytest.raises(ClusterUnreachableError, match="did not answer in time"):
+            backend.list()  # one GET
+        elapsed = time.monotonic() - started
+    assert 0.9 < elapsed < 2.5  # tried twice (urllib3's default would try 4 times), each bounded
+
+
 def test_every_client_request_has_the_default_deadline(tmp_path, monkeypatch):
     from experiments._kube import REQUEST_TIMEOUT
     from experiments.backends.cluster import ClusterBackend
