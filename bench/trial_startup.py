@@ -40,10 +40,13 @@ import time
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+
+from trainer.warm import WARM_SOCKET_ENV  # noqa: E402  (stdlib only)
+
 QUICKSTART = REPO_ROOT / "experiments" / "quickstart.yaml"
 MINIMAL_FLAGS = ["--max_steps=1", "--max_eval_samples=32"]
 TARGET_SECONDS = 4.0
-WARM_SOCKET_ENV = "KATIB_SUITE_WARM_SOCKET"  # trainer.warm's
 # Values for the quickstart's ${trialParameters.*} placeholders (any feasible point does).
 TRIAL_PARAMETERS = {"learningRate": "3e-4", "batchSize": "32", "trialName": "startup-bench"}
 

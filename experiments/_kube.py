@@ -22,9 +22,6 @@ def bound_requests(api_client: Any, seconds: float | None = None) -> Any:
 
     seconds = seconds or REQUEST_TIMEOUT
     rest = api_client.rest_client
-    if getattr(rest, "_katib_suite_timeout", None) is not None:
-        rest._katib_suite_timeout = seconds
-        return api_client
     # urllib3's default (3 retries of anything) would make a silent server cost 4 x the deadline: try a
     # request at most twice (a reset pooled connection, a blip), never on an HTTP status.
     rest.pool_manager.connection_pool_kw["retries"] = urllib3.util.Retry(

@@ -144,11 +144,13 @@ def _note(message: str) -> None:
 
 
 # -- the server -------------------------------------------------------------------------------------
+def per_process(name: str) -> bool:
+    return name in PER_PROCESS_ENV or name.startswith(PER_PROCESS_PREFIXES)
+
+
 def compatible_env(env: dict[str, str]) -> dict[str, str]:
     """The part of an environment that must match the server's: all but the per-process variables."""
-    return {
-        k: v for k, v in env.items() if k not in PER_PROCESS_ENV and not k.startswith(PER_PROCESS_PREFIXES)
-    }
+    return {k: v for k, v in env.items() if not per_process(k)}
 
 
 def refusal(request: dict[str, Any], signature: list[list[Any]], started_env: dict[str, str]) -> str | None:
@@ -293,9 +295,9 @@ class Server:
         try:
             os.setpgid(0, 0)
             signal.set_wakeup_fd(-1)
-            for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGHUP):
                 signal.signal(sig, signal.SIG_DFL)
-            signal.signal(signal.SIGINT, signal.default_int_handler)
+            signal.signal(signal.SIGINT, signal.default_int_handler)  # KeyboardInterrupt, as in any Python
             self.listener.close()
             self.selector.close()
             _close_all(list(self.wake))
@@ -410,7 +412,7 @@ def main(argv: list[str] | None = None) -> int:
     options = parser.parse_args(argv)
     if not options.socket.parent.is_dir():
         parser.error(f"--socket {options.socket}: the directory {options.socket.parent} does not exist")
-    for name in [k for k in os.environ if k not in compatible_env(dict(os.environ))]:
+    for name in [k for k in os.environ if per_process(k)]:
         del os.environ[name]  # a replica's rank or port: the server imports as no particular process
     started_env = dict(os.environ)
     preload()

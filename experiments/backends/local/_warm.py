@@ -25,8 +25,8 @@ from pathlib import Path
 from experiments._env import WARM_START_ENV
 from experiments.backends.local._procs import child_env
 from experiments.backends.local._trial import TrialPlan, log, note_once
+from trainer.warm import WARM_SOCKET_ENV  # stdlib only: importing it loads no library
 
-SOCKET_ENV = "KATIB_SUITE_WARM_SOCKET"  # trainer.warm.WARM_SOCKET_ENV: the trainer imports nothing of ours
 # Importing the trainer's libraries takes ~4 s on a quiet laptop core; a loaded machine may take far longer.
 READY_TIMEOUT = 120.0
 TRAINER_MODULE = "trainer.train"
@@ -67,7 +67,7 @@ class WarmTrainer:
         if not self._wait_ready(interrupted):
             return plan
         replicas = tuple(
-            dataclasses.replace(r, env={**r.env, SOCKET_ENV: str(self.socket)}) for r in plan.replicas
+            dataclasses.replace(r, env={**r.env, WARM_SOCKET_ENV: str(self.socket)}) for r in plan.replicas
         )
         return dataclasses.replace(plan, replicas=replicas)
 
